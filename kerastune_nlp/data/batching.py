@@ -1,0 +1,115 @@
+"""tf.data input pipelines: length-grouped batches padded per batch.
+
+Training batches come from a seeded shuffle, then sentences of similar length
+are grouped (sorted inside chunks of `group_batches` batches) and the batches
+are shuffled again, so each batch is padded only to its own longest window,
+rounded up to a multiple of `pad_to_multiple_of` (8 keeps the number of
+distinct shapes, hence tf.function retraces, small). The number of batches
+per epoch is fixed (ceil(n / batch_size)), so progress bars show a total.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+
+from kerastune_nlp._tf import tf
+from kerastune_nlp.data.ner_windows import IGNORE_INDEX, Window
+
+
+def _ragged(rows: Sequence[np.ndarray]) -> tf.RaggedTensor:
+    lengths = np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows))
+    values = np.concatenate(rows).astype(np.int32) if len(rows) else np.zeros(0, np.int32)
+    return tf.RaggedTensor.from_row_lengths(values, lengths)
+
+
+def _padder(windows, input_names, pad_id, pad_to_multiple_of, with_labels):
+    ids = _ragged([w.input_ids for w in windows])
+    labels = _ragged([w.labels for w in windows]) if with_labels else None
+
+    def pad(rows: tf.RaggedTensor, value: int, width):
+        dense = rows.to_tensor(default_value=value)
+        return tf.pad(dense, [[0, 0], [0, width - tf.shape(dense)[1]]], constant_values=value)
+
+    def gather(indices):
+        batch_ids = tf.gather(ids, indices)
+        longest = tf.cast(tf.reduce_max(batch_ids.row_lengths()), tf.int32)
+        width = (longest + pad_to_multiple_of - 1) // pad_to_multiple_of * pad_to_multiple_of
+        features = {"input_ids": pad(batch_ids, pad_id, width)}
+        if "attention_mask" in input_names:
+            features["attention_mask"] = pad(tf.ones_like(batch_ids), 0, width)
+        if "token_type_ids" in input_names:
+            features["token_type_ids"] = tf.zeros_like(features["input_ids"])
+        if labels is None:
+            return features
+        return features, pad(tf.gather(labels, indices), IGNORE_INDEX, width)
+
+    return gather
+
+
+def make_train_dataset(
+    windows: Sequence[Window],
+    input_names: Sequence[str],
+    pad_id: int,
+    batch_size: int,
+    seed: int,
+    group_batches: int = 50,
+    pad_to_multiple_of: int = 8,
+) -> tf.data.Dataset:
+    """A shuffled, length-grouped, padded-per-batch dataset of (features, labels).
+
+    Args:
+        windows: encoded windows with labels.
+        input_names: the tokenizer's `model_input_names`.
+        pad_id: the tokenizer's padding id.
+        batch_size: int. Windows per batch.
+        seed: int. Seeds both shuffles; each epoch reshuffles.
+        group_batches: int. Batches whose windows are sorted together; larger
+            means less padding and less randomness. Defaults to 50.
+        pad_to_multiple_of: int. Round padded lengths up. Defaults to 8.
+    """
+    n = len(windows)
+    num_batches = math.ceil(n / batch_size)
+    lengths = tf.constant([len(w) for w in windows], dtype=tf.int32)
+
+    def sort_chunk(indices):
+        return tf.gather(indices, tf.argsort(tf.gather(lengths, indices), stable=True))
+
+    dataset = (
+        tf.data.Dataset.range(n)
+        .shuffle(n, seed=seed, reshuffle_each_iteration=True)
+        .batch(batch_size * group_batches)
+        .map(sort_chunk)
+        .unbatch()
+        .batch(batch_size)
+        .shuffle(num_batches, seed=seed + 1, reshuffle_each_iteration=True)
+        .map(_padder(windows, input_names, pad_id, pad_to_multiple_of, True),
+             num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        .apply(tf.data.experimental.assert_cardinality(num_batches))
+    )
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def make_eval_dataset(
+    windows: Sequence[Window],
+    input_names: Sequence[str],
+    pad_id: int,
+    batch_size: int,
+    pad_to_multiple_of: int = 8,
+) -> tuple[tf.data.Dataset, np.ndarray]:
+    """Features-only batches in length order, and that order.
+
+    Returns:
+        `(dataset, order)`: batch rows follow `windows[order[i]]`.
+    """
+    order = np.argsort([len(w) for w in windows], kind="stable")
+    ordered = [windows[i] for i in order]
+    dataset = (
+        tf.data.Dataset.range(len(ordered))
+        .batch(batch_size)
+        .map(_padder(ordered, input_names, pad_id, pad_to_multiple_of, False))
+        .prefetch(tf.data.AUTOTUNE)
+    )
+    return dataset, order

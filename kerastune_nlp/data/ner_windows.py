@@ -1,0 +1,257 @@
+"""Sub-word tokenization with word-label alignment and overlapping windows.
+
+A sentence becomes one or more windows of at most `max_length` sub-tokens
+(special tokens included). The first sub-token of each word carries the
+word's label; the others are ignored by the loss (-100) unless
+`label_all_subtokens` is set. A sentence too long for one window is split at
+word boundaries into windows that overlap by about `stride` sub-tokens; each
+word is *owned* by exactly one window (the one where it sits farther from a
+cut), and only owned words are scored, so every gold word is scored once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Mapping, Sequence
+
+import numpy as np
+
+IGNORE_INDEX = -100
+logger = logging.getLogger("kerastune_nlp.data")
+
+
+@dataclasses.dataclass(frozen=True)
+class Window:
+    """One model input cut from a sentence.
+
+    Args:
+        sentence_index: int. Which input sentence it came from.
+        input_ids: np.ndarray. Sub-token ids, special tokens included.
+        labels: np.ndarray or None. Per-position training label ids
+            (IGNORE_INDEX where not trained); None when encoded without tags.
+        scored_positions: np.ndarray. Position of the first sub-token of each
+            word this window owns.
+        scored_words: np.ndarray. The sentence word index of each of them.
+    """
+
+    sentence_index: int
+    input_ids: np.ndarray
+    labels: np.ndarray | None
+    scored_positions: np.ndarray
+    scored_words: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.input_ids)
+
+
+@dataclasses.dataclass(frozen=True)
+class EncodingStats:
+    sentences: int
+    words: int
+    windows: int
+    split_sentences: int
+    truncated_words: int
+    unknown_words: int
+
+
+class WindowEncoder:
+    """Turns word lists (and optional tags) into `Window`s for one tokenizer.
+
+    Args:
+        tokenizer: a Hugging Face fast tokenizer.
+        max_length: int. Sub-tokens per window including special tokens.
+        stride: int. Sub-tokens shared by consecutive windows of a long
+            sentence. Defaults to 32.
+        label_to_id: mapping or None. Tag string to id; needed for labels.
+        label_all_subtokens: bool. Label every sub-token (continuations of a
+            `B-X` word get `I-X`). Defaults to False.
+
+    Example:
+    >>> encoder = WindowEncoder(tokenizer, max_length=128, label_to_id=ids)
+    >>> windows, stats = encoder.encode([["New", "York"]], [["B-loc", "I-loc"]])
+    """
+
+    def __init__(
+        self,
+        tokenizer,
+        max_length: int,
+        stride: int = 32,
+        label_to_id: Mapping[str, int] | None = None,
+        label_all_subtokens: bool = False,
+    ):
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+        self.stride = stride
+        self.label_to_id = label_to_id
+        self.label_all_subtokens = label_all_subtokens
+        self.prefix_ids, self.suffix_ids = _special_token_frame(tokenizer)
+        self.capacity = max_length - len(self.prefix_ids) - len(self.suffix_ids)
+        if self.capacity < 1:
+            raise ValueError(f"max_length={max_length} leaves no room besides special tokens")
+        self.unk_id = tokenizer.unk_token_id if tokenizer.unk_token_id is not None else 0
+
+    def encode(
+        self,
+        sentences: Sequence[Sequence[str]],
+        tags: Sequence[Sequence[str]] | None = None,
+    ) -> tuple[list[Window], EncodingStats]:
+        """Encodes sentences; `tags`, if given, has one tag per word."""
+        if tags is not None and self.label_to_id is None:
+            raise ValueError("WindowEncoder needs label_to_id to encode tags")
+        word_pieces = self._word_pieces(sentences)
+        windows: list[Window] = []
+        split = truncated = unknown = 0
+        for index, pieces in enumerate(word_pieces):
+            unknown += sum(1 for p in pieces if p is None)
+            pieces = [p if p is not None else [self.unk_id] for p in pieces]
+            truncated += sum(1 for p in pieces if len(p) > self.capacity)
+            pieces = [p[: self.capacity] for p in pieces]
+            spans = plan_windows([len(p) for p in pieces], self.capacity, self.stride)
+            split += len(spans) > 1
+            sentence_tags = tags[index] if tags is not None else None
+            for start, end, own_start, own_end in spans:
+                windows.append(
+                    self._window(index, pieces, sentence_tags, start, end, own_start, own_end)
+                )
+        if truncated:
+            logger.warning(
+                "%d words had more sub-tokens than fit a window (max_length=%d); their first "
+                "sub-tokens were kept, so they are still trained and scored.",
+                truncated,
+                self.max_length,
+            )
+        stats = EncodingStats(
+            sentences=len(sentences),
+            words=sum(len(s) for s in sentences),
+            windows=len(windows),
+            split_sentences=split,
+            truncated_words=truncated,
+            unknown_words=unknown,
+        )
+        return windows, stats
+
+    def _word_pieces(self, sentences) -> list[list[list[int] | None]]:
+        """Sub-token ids of every word; None for words that yield no sub-token."""
+        result = []
+        batch = 1024  # bounds the memory of one tokenizer call
+        for first in range(0, len(sentences), batch):
+            chunk = [list(words) for words in sentences[first : first + batch]]
+            encoded = self.tokenizer(
+                chunk, is_split_into_words=True, add_special_tokens=False, verbose=False
+            )
+            for row, words in enumerate(chunk):
+                pieces: list[list[int] | None] = [None] * len(words)
+                for token_id, word in zip(encoded["input_ids"][row], encoded.word_ids(row)):
+                    if word is None:
+                        continue
+                    if pieces[word] is None:
+                        pieces[word] = []
+                    pieces[word].append(token_id)
+                result.append(pieces)
+        return result
+
+    def _window(self, index, pieces, sentence_tags, start, end, own_start, own_end) -> Window:
+        ids = list(self.prefix_ids)
+        labels = [IGNORE_INDEX] * len(ids)
+        positions, words = [], []
+        for word in range(start, end):
+            first_position = len(ids)
+            ids.extend(pieces[word])
+            if own_start <= word < own_end:
+                positions.append(first_position)
+                words.append(word)
+            if sentence_tags is not None:
+                tag = sentence_tags[word]
+                labels.append(self.label_to_id[tag])
+                rest = IGNORE_INDEX
+                if self.label_all_subtokens:
+                    rest = self.label_to_id.get("I-" + tag[2:], self.label_to_id[tag]) if tag.startswith("B-") else self.label_to_id[tag]
+                labels.extend([rest] * (len(pieces[word]) - 1))
+        ids.extend(self.suffix_ids)
+        labels.extend([IGNORE_INDEX] * len(self.suffix_ids))
+        return Window(
+            sentence_index=index,
+            input_ids=np.asarray(ids, dtype=np.int32),
+            labels=np.asarray(labels, dtype=np.int32) if sentence_tags is not None else None,
+            scored_positions=np.asarray(positions, dtype=np.int32),
+            scored_words=np.asarray(words, dtype=np.int32),
+        )
+
+
+def plan_windows(piece_counts: Sequence[int], capacity: int, stride: int):
+    """Splits words into overlapping windows of at most `capacity` sub-tokens.
+
+    Args:
+        piece_counts: sub-tokens of each word, each between 1 and `capacity`.
+        capacity: sub-tokens a window holds besides special tokens.
+        stride: sub-tokens (whole words) repeated from the previous window.
+
+    Returns:
+        A list of `(start, end, own_start, own_end)` word ranges: the window
+        holds words `[start, end)` and scores `[own_start, own_end)`. The owned
+        ranges tile `[0, len(piece_counts))` exactly.
+    """
+    n = len(piece_counts)
+    if n == 0:
+        return [(0, 0, 0, 0)]
+    spans = []
+    start = 0
+    while True:
+        end, total = start, 0
+        while end < n and total + piece_counts[end] <= capacity:
+            total += piece_counts[end]
+            end += 1
+        spans.append((start, end))
+        if end == n:
+            break
+        next_start, overlap = end, 0
+        while next_start - 1 > start and overlap + piece_counts[next_start - 1] <= stride:
+            next_start -= 1
+            overlap += piece_counts[next_start]
+        start = next_start
+    # Each overlap is shared at its middle: a word is scored by the window in
+    # which it has more context on the side of the cut.
+    owned = []
+    own_start = 0
+    for k, (start, end) in enumerate(spans):
+        if k + 1 < len(spans):
+            next_start = spans[k + 1][0]
+            own_end = (next_start + end + 1) // 2
+        else:
+            own_end = n
+        owned.append((start, end, own_start, own_end))
+        own_start = own_end
+    return owned
+
+
+def decode_windows(windows: Sequence[Window], logits: Sequence[np.ndarray], sentence_lengths):
+    """Gathers one predicted label id per word from per-window logits.
+
+    Args:
+        windows: the windows the logits belong to, in the same order.
+        logits: one `[length, num_labels]` array per window (padding allowed).
+        sentence_lengths: words per sentence.
+
+    Returns:
+        A list with one int array per sentence, one label id per word.
+    """
+    predictions = [np.full(length, -1, dtype=np.int64) for length in sentence_lengths]
+    for window, window_logits in zip(windows, logits):
+        if len(window.scored_positions):
+            best = np.asarray(window_logits)[window.scored_positions].argmax(axis=-1)
+            predictions[window.sentence_index][window.scored_words] = best
+    for index, sentence in enumerate(predictions):
+        if (sentence < 0).any():
+            raise RuntimeError(f"sentence {index} has words no window scored")
+    return predictions
+
+
+def _special_token_frame(tokenizer) -> tuple[list[int], list[int]]:
+    """The special ids a single-sequence input starts and ends with ([CLS], [SEP], <s>, </s>)."""
+    encoded = tokenizer(["a"], is_split_into_words=True, add_special_tokens=True)
+    word_ids = encoded.word_ids(0)
+    ids = encoded["input_ids"]
+    first = word_ids.index(0)
+    last = len(word_ids) - 1 - word_ids[::-1].index(0)
+    return list(ids[:first]), list(ids[last + 1 :])

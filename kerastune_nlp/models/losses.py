@@ -1,0 +1,69 @@
+"""Losses and metrics that skip positions labelled IGNORE_INDEX (-100)."""
+
+from __future__ import annotations
+
+from kerastune_nlp._tf import keras, tf
+from kerastune_nlp.data.ner_windows import IGNORE_INDEX
+
+
+@keras.saving.register_keras_serializable(package="kerastune_nlp")
+class MaskedSparseCategoricalCrossentropy(keras.losses.Loss):
+    """Cross-entropy averaged over the labelled positions of the batch only.
+
+    Padding, special tokens and non-first sub-tokens carry IGNORE_INDEX and
+    contribute nothing, so the loss does not shrink as padding grows.
+
+    Args:
+        ignore_index: int. Label id to skip. Defaults to -100.
+    """
+
+    def __init__(self, ignore_index: int = IGNORE_INDEX, name: str = "masked_sparse_ce", **kwargs):
+        # `call` already returns the batch mean; the default reduction leaves a
+        # scalar alone and divides by the replica count under a strategy.
+        super().__init__(name=name, **kwargs)
+        self.ignore_index = ignore_index
+
+    def call(self, y_true, y_pred):
+        y_true = tf.cast(y_true, tf.int32)
+        y_pred = tf.cast(y_pred, tf.float32)
+        mask = tf.not_equal(y_true, self.ignore_index)
+        safe_labels = tf.where(mask, y_true, tf.zeros_like(y_true))
+        per_token = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=safe_labels, logits=y_pred)
+        mask = tf.cast(mask, tf.float32)
+        return tf.reduce_sum(per_token * mask) / tf.maximum(tf.reduce_sum(mask), 1.0)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"ignore_index": self.ignore_index})
+        return config
+
+
+@keras.saving.register_keras_serializable(package="kerastune_nlp")
+class MaskedAccuracy(keras.metrics.Metric):
+    """Token accuracy over labelled positions (a quick progress signal, not entity F1)."""
+
+    def __init__(self, ignore_index: int = IGNORE_INDEX, name: str = "token_accuracy", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.ignore_index = ignore_index
+        self.correct = self.add_weight(name="correct", initializer="zeros")
+        self.total = self.add_weight(name="total", initializer="zeros")
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        y_true = tf.cast(y_true, tf.int32)
+        mask = tf.not_equal(y_true, self.ignore_index)
+        predicted = tf.argmax(y_pred, axis=-1, output_type=tf.int32)
+        hits = tf.logical_and(mask, tf.equal(predicted, y_true))
+        self.correct.assign_add(tf.reduce_sum(tf.cast(hits, tf.float32)))
+        self.total.assign_add(tf.reduce_sum(tf.cast(mask, tf.float32)))
+
+    def result(self):
+        return tf.math.divide_no_nan(self.correct, self.total)
+
+    def reset_state(self):
+        self.correct.assign(0.0)
+        self.total.assign(0.0)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"ignore_index": self.ignore_index})
+        return config

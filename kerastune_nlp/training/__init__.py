@@ -1,0 +1,1 @@
+"""Optimizers, callbacks, trainers and run directories."""

@@ -1,0 +1,76 @@
+"""Keras callbacks for fine-tuning: dev entity F1 each epoch, and a NaN guard."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+
+from kerastune_nlp._tf import keras
+from kerastune_nlp.errors import TrainingError
+
+logger = logging.getLogger("kerastune_nlp.training")
+
+
+class EntityF1Callback(keras.callbacks.Callback):
+    """Scores the dev set at each epoch end and logs `val_entity_f1`.
+
+    Place it before EarlyStopping / ModelCheckpoint in the callback list so
+    they (and KerasTuner) can monitor `val_entity_f1`.
+
+    Args:
+        tagger: an `NERTagger` sharing the model being trained.
+        sentences: dev `Sentence`s with gold tags.
+    """
+
+    def __init__(self, tagger, sentences):
+        super().__init__()
+        self.tagger = tagger
+        self.sentences = sentences
+        self.history: list[dict] = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        started = time.perf_counter()
+        scores = self.tagger.evaluate(self.sentences)
+        overall = scores["overall"]
+        if logs is not None:
+            logs["val_entity_precision"] = overall["precision"]
+            logs["val_entity_recall"] = overall["recall"]
+            logs["val_entity_f1"] = overall["f1"]
+        self.history.append({"epoch": epoch + 1, **overall})
+        logger.info(
+            "epoch %d: dev entity P/R/F1 %.4f/%.4f/%.4f (scored in %.0fs)",
+            epoch + 1,
+            overall["precision"],
+            overall["recall"],
+            overall["f1"],
+            time.perf_counter() - started,
+        )
+
+
+class StopOnNonFiniteLoss(keras.callbacks.Callback):
+    """Stops at the first NaN or infinite batch loss with advice on what to try.
+
+    The best checkpoint written so far is left untouched.
+
+    Args:
+        checkpoint_hint: str. Where the best weights so far are, for the message.
+    """
+
+    def __init__(self, checkpoint_hint: str = ""):
+        super().__init__()
+        self.checkpoint_hint = checkpoint_hint
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self.model.stop_training = True
+            raise TrainingError(
+                f"The training loss became {loss} at epoch {self._epoch + 1}, batch {batch + 1}. "
+                "Try a lower --learning-rate (e.g. a third of it), a longer warmup, or float32 "
+                f"instead of mixed precision. {self.checkpoint_hint}"
+            )

@@ -1,0 +1,211 @@
+"""Fine-tuning a token classifier end to end, into a run directory."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import shutil
+import time
+from pathlib import Path
+from typing import Sequence
+
+from kerastune_nlp import config as cfg
+from kerastune_nlp._tf import keras
+from kerastune_nlp.data.batching import make_train_dataset
+from kerastune_nlp.data.conll import Sentence
+from kerastune_nlp.data.labels import LabelMap
+from kerastune_nlp.errors import ConfigError
+from kerastune_nlp.models import backbones
+from kerastune_nlp.models.losses import MaskedAccuracy, MaskedSparseCategoricalCrossentropy
+from kerastune_nlp.models.ner_tagger import NERTagger
+from kerastune_nlp.models.token_classifier import build_token_classifier
+from kerastune_nlp.training import run_directory
+from kerastune_nlp.training.callbacks import EntityF1Callback, StopOnNonFiniteLoss
+from kerastune_nlp.training.optimizer import build_adamw
+
+logger = logging.getLogger("kerastune_nlp.training")
+
+BEST_CHECKPOINT = "checkpoints/best.weights.h5"
+
+
+@dataclasses.dataclass
+class NERRunResult:
+    """What `train_ner` produced.
+
+    Args:
+        run_dir: Path. The completed run directory.
+        metrics: dict. What metrics.json holds (dev, test, timing, data).
+        tagger: NERTagger. The trained tagger with the best dev weights.
+    """
+
+    run_dir: Path
+    metrics: dict
+    tagger: NERTagger
+
+
+def train_ner(
+    train: Sequence[Sentence],
+    dev: Sequence[Sentence],
+    test: Sequence[Sentence] | None = None,
+    *,
+    output_dir,
+    model_config: cfg.ModelConfig = cfg.ModelConfig(),
+    data_config: cfg.DataConfig = cfg.DataConfig(),
+    train_config: cfg.TrainConfig = cfg.TrainConfig(),
+    overwrite: bool = False,
+    extra_callbacks: Sequence[keras.callbacks.Callback] = (),
+    verbose: int = 1,
+) -> NERRunResult:
+    """Fine-tunes a pretrained backbone for NER and writes a run directory.
+
+    The dev set picks the best epoch by entity F1 (`val_entity_f1`); those
+    weights are restored before the final dev and test scores.
+
+    Args:
+        train: training sentences (IOB2 tags).
+        dev: development sentences, scored every epoch.
+        test: optional test sentences, scored once at the end.
+        output_dir: path of the run directory to create.
+        model_config: `ModelConfig`.
+        data_config: `DataConfig`.
+        train_config: `TrainConfig`.
+        overwrite: bool. Replace an existing run directory. Defaults to False.
+        extra_callbacks: more Keras callbacks, run after the built-in ones.
+        verbose: int. Keras `fit` verbosity (0 silent, 1 progress bar, 2 a
+            line per epoch). Defaults to 1.
+
+    Example:
+    >>> splits = {k: read_conll(p) for k, p in bundled_wnut17().items()}
+    >>> result = train_ner(splits["train"], splits["dev"], splits["test"],
+    ...                    output_dir="saved_models/wnut17")
+    >>> result.metrics["test"]["overall"]["f1"]
+    """
+    started = time.perf_counter()
+    for name, split in (("train", train), ("dev", dev)):
+        if not split:
+            raise ConfigError(f"Expected a non-empty `{name}` split. Received: `{name}` with 0 sentences.")
+    output_dir = Path(output_dir)
+    staging = run_directory.staging_directory(output_dir, overwrite)
+
+    label_map = LabelMap.from_sentences(train)
+    label_map.check_covers(dev, "dev")
+    if test:
+        label_map.check_covers(test, "test")
+
+    resolved = backbones.resolve_backbone(model_config.backbone, allow_pickle=model_config.allow_pickle)
+    backbone_config = backbones.load_config(resolved)
+    backbones.check_max_length(data_config.max_length, backbone_config, model_config.backbone)
+    tokenizer = backbones.load_tokenizer(resolved.directory)
+
+    keras.utils.set_random_seed(train_config.seed)
+    backbone = backbones.load_pretrained_backbone(resolved)
+    dropout = model_config.dropout
+    if dropout is None:
+        dropout = backbones.hidden_dropout(backbone_config)
+    model = build_token_classifier(
+        backbone,
+        tokenizer.model_input_names,
+        len(label_map),
+        dropout=dropout,
+        initializer_range=getattr(backbone_config, "initializer_range", 0.02),
+        seed=train_config.seed,
+    )
+    tagger = NERTagger(
+        model,
+        tokenizer,
+        label_map,
+        backbone_config,
+        max_length=data_config.max_length,
+        window_stride=data_config.window_stride,
+        label_all_subtokens=data_config.label_all_subtokens,
+        batch_size=max(train_config.batch_size, 32),
+    )
+
+    train_windows, train_stats = tagger.encoder.encode(
+        [s.tokens for s in train], [s.tags for s in train]
+    )
+    logger.info("train: %s", train_stats)
+    dataset = make_train_dataset(
+        train_windows, tagger.input_names, tagger.pad_id, train_config.batch_size, train_config.seed
+    )
+    steps_per_epoch = math.ceil(len(train_windows) / train_config.batch_size)
+    total_steps = steps_per_epoch * train_config.epochs
+    model.compile(
+        optimizer=build_adamw(
+            train_config.learning_rate,
+            total_steps,
+            warmup_ratio=train_config.warmup_ratio,
+            weight_decay=train_config.weight_decay,
+        ),
+        loss=MaskedSparseCategoricalCrossentropy(),
+        metrics=[MaskedAccuracy()],
+    )
+
+    best_path = staging / BEST_CHECKPOINT
+    best_path.parent.mkdir(parents=True, exist_ok=True)
+    entity_f1 = EntityF1Callback(tagger, dev)
+    callbacks = [
+        entity_f1,
+        StopOnNonFiniteLoss(f"The best weights so far are in {str(best_path)!r}."),
+        keras.callbacks.ModelCheckpoint(
+            str(best_path), monitor="val_entity_f1", mode="max",
+            save_best_only=True, save_weights_only=True, verbose=0,
+        ),
+        # Restarting the same command after a crash resumes from the last epoch.
+        keras.callbacks.BackupAndRestore(str(staging / "backup")),
+        keras.callbacks.TensorBoard(str(staging / "logs"), write_graph=False),
+    ]
+    if train_config.early_stopping_patience:
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor="val_entity_f1", mode="max", patience=train_config.early_stopping_patience
+            )
+        )
+    callbacks.extend(extra_callbacks)
+
+    fit_started = time.perf_counter()
+    history = model.fit(dataset, epochs=train_config.epochs, callbacks=callbacks, verbose=verbose)
+    train_seconds = time.perf_counter() - fit_started
+    if best_path.exists():
+        model.load_weights(str(best_path))
+
+    dev_scores = tagger.evaluate(dev, progress=verbose > 0)
+    test_scores = tagger.evaluate(test, progress=verbose > 0) if test else None
+    tagger.save(staging)
+    metrics = {
+        "dev": dev_scores,
+        "test": test_scores,
+        "dev_per_epoch": entity_f1.history,
+        "timing": {
+            "train_seconds": round(train_seconds, 2),
+            "total_seconds": round(time.perf_counter() - started, 2),
+        },
+        "data": {
+            "train": dataclasses.asdict(train_stats),
+            "train_real_tokens": int(sum(len(w) for w in train_windows)),
+            "dev_sentences": len(dev),
+            "test_sentences": len(test) if test else 0,
+        },
+    }
+    run_directory.write_json(staging / "metrics.json", metrics)
+    run_directory.write_json(staging / "history.json", _plain(history.history))
+    run_directory.write_json(
+        staging / "run_config.json",
+        {
+            "task": "ner",
+            "backbone": model_config.backbone,
+            "backbone_directory": str(resolved.directory),
+            "model": cfg.to_dict(model_config),
+            "data": cfg.to_dict(data_config),
+            "train": cfg.to_dict(train_config),
+            "labels": list(label_map.labels),
+        },
+    )
+    shutil.rmtree(staging / "backup", ignore_errors=True)
+    run_directory.commit(staging, output_dir)
+    return NERRunResult(run_dir=output_dir, metrics=metrics, tagger=tagger)
+
+
+def _plain(history: dict) -> dict:
+    return {key: [float(v) for v in values] for key, values in history.items()}
