@@ -1,0 +1,88 @@
+"""The command line and the main example, run as a user runs them."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kerastune_nlp.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _run(*args, timeout=600):
+    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
+    return subprocess.run(
+        [sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def test_help_lists_subcommands(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "train" in out and "evaluate" in out and "predict" in out
+
+
+def test_train_help_documents_the_flags(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    out = capsys.readouterr().out
+    for flag in ("--train", "--dev", "--test", "--dataset", "--backbone", "--epochs", "--batch-size",
+                 "--learning-rate", "--max-length", "--output", "--seed", "--quick", "--allow-pickle"):
+        assert flag in out, flag
+
+
+def test_hub_dataset_offline_is_a_clear_error(capsys):
+    assert main(["train", "--dataset", "conll2003"]) == 2
+    assert "--train/--dev/--test" in capsys.readouterr().err
+
+
+def test_missing_train_file_is_named(tmp_path, capsys):
+    missing = tmp_path / "nope.conll"
+    assert main(["train", "--train", str(missing)]) == 2
+    assert "nope.conll" in capsys.readouterr().err
+
+
+def test_max_length_above_backbone_limit_is_refused(capsys, tmp_path):
+    assert main(["train", "--max-length", "1024", "--output", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "512 positions" in err and "--max-length" in err
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    output = tmp_path_factory.mktemp("example") / "quick"
+    completed = _run("examples/ner_conll.py", "--quick", "--output", str(output))
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    return output, completed.stdout
+
+
+def test_example_quick_prints_a_real_entity_report(quick_run):
+    output, stdout = quick_run
+    assert "Test set, entity level" in stdout
+    for entity_type in ("person", "location", "micro avg"):
+        assert entity_type in stdout
+    metrics = json.loads((output / "metrics.json").read_text())
+    assert metrics["test"]["overall"]["support"] > 0
+    # Real weights on real data learn something even in the quick subset.
+    assert metrics["test"]["overall"]["f1"] > 0.05
+
+
+def test_cli_evaluate_and_predict_reuse_the_run(quick_run, tmp_path):
+    output, _ = quick_run
+    test_file = ROOT / "kerastune_nlp" / "data" / "bundled" / "wnut17" / "test.conll"
+    scores_file = tmp_path / "scores.json"
+    completed = _run("-m", "kerastune_nlp.cli", "evaluate", str(output), "--test", str(test_file),
+                     "--json", str(scores_file))
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert "micro avg" in completed.stdout
+    assert json.loads(scores_file.read_text())["overall"]["support"] == 1079
+    completed = _run("-m", "kerastune_nlp.cli", "predict", str(output), "Barack Obama visited Paris")
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert completed.stdout.strip().startswith("Barack")
