@@ -86,7 +86,7 @@ def train_ner(
         if not split:
             raise ConfigError(f"Expected a non-empty `{name}` split. Received: `{name}` with 0 sentences.")
     output_dir = Path(output_dir)
-    staging = run_directory.staging_directory(output_dir, overwrite)
+    run_directory.check_free(output_dir, overwrite)
 
     label_map = LabelMap.from_sentences(train)
     label_map.check_covers(dev, "dev")
@@ -98,6 +98,8 @@ def train_ner(
     backbones.check_max_length(data_config.max_length, backbone_config, model_config.backbone)
     tokenizer = backbones.load_tokenizer(resolved.directory)
 
+    # Every check has passed: only now does anything appear on disk.
+    staging = run_directory.staging_directory(output_dir, overwrite)
     keras.utils.set_random_seed(train_config.seed)
     backbone = backbones.load_pretrained_backbone(resolved)
     dropout = model_config.dropout

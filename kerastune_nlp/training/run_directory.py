@@ -20,14 +20,20 @@ from kerastune_nlp.errors import RunDirectoryError
 PARTIAL_SUFFIX = ".partial"
 
 
-def staging_directory(output: Path, overwrite: bool) -> Path:
-    """Checks `output` is free (or may be replaced) and returns its staging folder."""
+def check_free(output: Path, overwrite: bool) -> None:
+    """Raises unless `output` is free or may be replaced."""
     output = Path(output)
     if output.exists() and not overwrite:
         raise RunDirectoryError(
             f"The run directory {str(output)!r} already exists. Received: `output`={str(output)!r}. "
             "Pass another --output, or --overwrite to replace it once the new run completes."
         )
+
+
+def staging_directory(output: Path, overwrite: bool) -> Path:
+    """Checks `output` is free (or may be replaced) and creates its staging folder."""
+    output = Path(output)
+    check_free(output, overwrite)
     staging = output.with_name(output.name + PARTIAL_SUFFIX)
     staging.mkdir(parents=True, exist_ok=True)
     return staging

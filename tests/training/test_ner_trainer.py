@@ -77,6 +77,7 @@ def test_dev_label_unseen_in_train_is_reported_before_training(tiny_bert, tmp_pa
     with pytest.raises(LabelError, match=r"per.*dev\.conll.*7"):
         train_ner(train, dev, output_dir=tmp_path / "run",
                   model_config=ModelConfig(backbone=str(tiny_bert)), verbose=0)
+    assert list(tmp_path.iterdir()) == []  # nothing half-written
 
 
 def test_non_finite_loss_stops_with_advice():
@@ -90,3 +91,37 @@ def test_non_finite_loss_stops_with_advice():
     with pytest.raises(TrainingError, match=r"became nan at epoch 2, batch 4.*lower --learning-rate.*'x'"):
         guard.on_train_batch_end(3, {"loss": float("nan")})
     assert np.isnan(float("nan"))
+
+
+def test_interrupted_run_leaves_no_run_directory_and_resumes(tiny_bert, wnut_subset, tmp_path):
+    from kerastune_nlp._tf import keras
+
+    class CrashAtEpoch(keras.callbacks.Callback):
+        def __init__(self, crash_epoch):
+            super().__init__()
+            self.crash_epoch, self.begun = crash_epoch, []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.begun.append(epoch)
+            if epoch == self.crash_epoch:
+                raise KeyboardInterrupt("simulated crash")
+
+    settings = dict(
+        output_dir=tmp_path / "run",
+        model_config=ModelConfig(backbone=str(tiny_bert)),
+        data_config=DataConfig(max_length=32, window_stride=4),
+        train_config=TrainConfig(epochs=3, batch_size=8, learning_rate=1e-3),
+        verbose=0,
+    )
+    crash = CrashAtEpoch(2)
+    with pytest.raises(KeyboardInterrupt):
+        train_ner(wnut_subset["train"], wnut_subset["dev"], extra_callbacks=[crash], **settings)
+    assert crash.begun == [0, 1, 2]
+    assert not (tmp_path / "run").exists()
+    assert (tmp_path / "run.partial" / "backup").exists()
+
+    watcher = CrashAtEpoch(-1)
+    result = train_ner(wnut_subset["train"], wnut_subset["dev"], extra_callbacks=[watcher], **settings)
+    assert watcher.begun == [2]  # resumed after the two finished epochs
+    assert (result.run_dir / "metrics.json").exists()
+    assert not (tmp_path / "run.partial").exists()
