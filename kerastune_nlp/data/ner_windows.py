@@ -151,6 +151,14 @@ class WindowEncoder:
                 result.append(pieces)
         return result
 
+    def _continuation_label(self, tag: str) -> int:
+        """Label of a word's later sub-tokens: ignored, or inside the entity (B-X -> I-X)."""
+        if not self.label_all_subtokens:
+            return IGNORE_INDEX
+        if tag.startswith("B-"):
+            return self.label_to_id.get("I-" + tag[2:], self.label_to_id[tag])
+        return self.label_to_id[tag]
+
     def _window(self, index, pieces, sentence_tags, start, end, own_start, own_end) -> Window:
         ids = list(self.prefix_ids)
         labels = [IGNORE_INDEX] * len(ids)
@@ -164,10 +172,7 @@ class WindowEncoder:
             if sentence_tags is not None:
                 tag = sentence_tags[word]
                 labels.append(self.label_to_id[tag])
-                rest = IGNORE_INDEX
-                if self.label_all_subtokens:
-                    rest = self.label_to_id.get("I-" + tag[2:], self.label_to_id[tag]) if tag.startswith("B-") else self.label_to_id[tag]
-                labels.extend([rest] * (len(pieces[word]) - 1))
+                labels.extend([self._continuation_label(tag)] * (len(pieces[word]) - 1))
         ids.extend(self.suffix_ids)
         labels.extend([IGNORE_INDEX] * len(self.suffix_ids))
         return Window(
@@ -225,8 +230,8 @@ def plan_windows(piece_counts: Sequence[int], capacity: int, stride: int):
     return owned
 
 
-def decode_windows(windows: Sequence[Window], logits: Sequence[np.ndarray], sentence_lengths):
-    """Gathers one predicted label id per word from per-window logits.
+def gather_word_logits(windows: Sequence[Window], logits: Sequence[np.ndarray], sentence_lengths):
+    """Collects the logits of each word from the window that owns it.
 
     Args:
         windows: the windows the logits belong to, in the same order.
@@ -234,17 +239,24 @@ def decode_windows(windows: Sequence[Window], logits: Sequence[np.ndarray], sent
         sentence_lengths: words per sentence.
 
     Returns:
-        A list with one int array per sentence, one label id per word.
+        A list with one `[words, num_labels]` float array per sentence.
     """
-    predictions = [np.full(length, -1, dtype=np.int64) for length in sentence_lengths]
+    num_labels = np.asarray(logits[0]).shape[-1] if len(logits) else 0
+    per_sentence = [np.full((length, num_labels), np.nan, dtype=np.float32) for length in sentence_lengths]
     for window, window_logits in zip(windows, logits):
         if len(window.scored_positions):
-            best = np.asarray(window_logits)[window.scored_positions].argmax(axis=-1)
-            predictions[window.sentence_index][window.scored_words] = best
-    for index, sentence in enumerate(predictions):
-        if (sentence < 0).any():
+            per_sentence[window.sentence_index][window.scored_words] = np.asarray(window_logits)[
+                window.scored_positions
+            ]
+    for index, sentence in enumerate(per_sentence):
+        if np.isnan(sentence).any():
             raise RuntimeError(f"sentence {index} has words no window scored")
-    return predictions
+    return per_sentence
+
+
+def decode_windows(windows: Sequence[Window], logits: Sequence[np.ndarray], sentence_lengths):
+    """One label id per word: the argmax of the owning window's logits."""
+    return [scores.argmax(axis=-1) for scores in gather_word_logits(windows, logits, sentence_lengths)]
 
 
 def _special_token_frame(tokenizer) -> tuple[list[int], list[int]]:

@@ -18,8 +18,9 @@ from tqdm.auto import tqdm
 from kerastune_nlp._tf import keras, tf
 from kerastune_nlp.data.batching import make_eval_dataset
 from kerastune_nlp.data.labels import LabelMap
-from kerastune_nlp.data.ner_windows import WindowEncoder, decode_windows
+from kerastune_nlp.data.ner_windows import WindowEncoder, gather_word_logits
 from kerastune_nlp.errors import ConfigError, RunDirectoryError
+from kerastune_nlp.evaluation.iob_decoding import viterbi_decode
 from kerastune_nlp.evaluation.ner_metrics import entity_scores
 from kerastune_nlp.models import backbones
 from kerastune_nlp.models.token_classifier import build_token_classifier
@@ -45,6 +46,8 @@ class NERTagger:
         window_stride: int. Overlap of windows of long sentences. Defaults to 32.
         label_all_subtokens: bool. How training labels are laid out.
         batch_size: int. Windows per prediction batch. Defaults to 32.
+        constrained_decoding: bool. Decode the best valid IOB2 sequence
+            (Viterbi) instead of each word's argmax. Defaults to True.
 
     Example:
     >>> tagger = NERTagger.load("saved_models/wnut17")
@@ -62,8 +65,10 @@ class NERTagger:
         window_stride: int = 32,
         label_all_subtokens: bool = False,
         batch_size: int = 32,
+        constrained_decoding: bool = True,
     ):
         self.model = model
+        self.constrained_decoding = constrained_decoding
         self.tokenizer = tokenizer
         self.label_map = label_map
         self.backbone_config = backbone_config
@@ -108,7 +113,10 @@ class NERTagger:
             for window_logits in batch_logits:
                 logits[order[row]] = window_logits
                 row += 1
-        return decode_windows(windows, logits, [len(words) for words in word_lists])
+        word_logits = gather_word_logits(windows, logits, [len(words) for words in word_lists])
+        if not self.constrained_decoding:
+            return [scores.argmax(axis=-1) for scores in word_logits]
+        return [viterbi_decode(scores, self.label_map.labels) for scores in word_logits]
 
     def evaluate(self, sentences, progress: bool = False) -> dict:
         """Entity-level scores of the predictions against `sentences`' gold tags."""

@@ -119,7 +119,7 @@ def train_ner(
         label_map,
         backbone_config,
         max_length=data_config.max_length,
-        window_stride=data_config.window_stride,
+        window_stride=data_config.stride,
         label_all_subtokens=data_config.label_all_subtokens,
         batch_size=max(train_config.batch_size, 32),
     )

@@ -103,3 +103,30 @@ def test_roberta_words_get_a_prefix_space(tokenizers):
     ids = windows[0].input_ids.tolist()
     # Mid-sentence and first words tokenize alike ("Ġthe") with a prefix space.
     assert ids[1] == ids[2]
+
+
+def test_constrained_decoding_never_starts_an_entity_with_i():
+    from kerastune_nlp.evaluation.iob_decoding import viterbi_decode
+
+    labels = ("O", "B-loc", "I-loc", "B-per", "I-per")
+    # Argmax alone would give O, I-loc, I-per: two invalid transitions.
+    logits = np.log(np.array([
+        [0.90, 0.02, 0.04, 0.02, 0.02],
+        [0.30, 0.25, 0.40, 0.03, 0.02],
+        [0.20, 0.10, 0.30, 0.05, 0.35],
+    ]))
+    path = [labels[i] for i in viterbi_decode(logits, labels)]
+    assert path == ["O", "B-loc", "I-loc"]
+    for previous, current in zip(["O"] + path, path):
+        assert not current.startswith("I-") or previous[2:] == current[2:]
+
+
+@given(st.lists(st.lists(st.floats(-5, 5), min_size=5, max_size=5), min_size=1, max_size=12))
+def test_constrained_decoding_is_always_valid_iob2(rows):
+    from kerastune_nlp.evaluation.iob_decoding import viterbi_decode
+
+    labels = ("O", "B-a", "I-a", "B-b", "I-b")
+    path = [labels[i] for i in viterbi_decode(np.array(rows, dtype=np.float64), labels)]
+    assert len(path) == len(rows)
+    for previous, current in zip(["O"] + path, path):
+        assert not current.startswith("I-") or (previous != "O" and previous[2:] == current[2:])

@@ -1,0 +1,1 @@
+"""Metrics and reports: entity-level NER scores, classification and regression metrics, plots."""
