@@ -62,7 +62,6 @@ def run_kerastune(args, output: Path) -> dict:
 
 
 def run_pytorch(args, splits, output: Path) -> dict:
-    import numpy as np
     from sklearn.metrics import accuracy_score, f1_score
     from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding,
                               Trainer, TrainingArguments, set_seed)

@@ -88,7 +88,7 @@ def add_text_arguments(parser: argparse.ArgumentParser) -> None:
 def load_text_splits(args) -> tuple[dict, str]:
     """Train/dev/test `TextExample`s as the flags ask, cleaned and (train only) augmented."""
     from kerastune_nlp.data import augment, cleaning
-    from kerastune_nlp.data.bundled import load_bundled_trec
+    from kerastune_nlp.data.bundled_trec import load_bundled_trec
     from kerastune_nlp.data.splits import stratified_split
     from kerastune_nlp.data.text_readers import read_hub_dataset, read_text_file
 

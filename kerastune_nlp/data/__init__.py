@@ -6,4 +6,4 @@ from kerastune_nlp.data.conll import Sentence, read_conll, write_conll
 from kerastune_nlp.data.hub import load_hub_conll
 from kerastune_nlp.data.labels import LabelMap
 
-__all__ = ["Sentence", "read_conll", "write_conll", "LabelMap", "bundled_wnut17", "load_hub_conll"]
+__all__ = ["LabelMap", "Sentence", "bundled_wnut17", "load_hub_conll", "read_conll", "write_conll"]

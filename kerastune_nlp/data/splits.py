@@ -1,68 +1,137 @@
-"""Seeded stratified train/validation/test splits of one labelled file."""
+"""Seeded stratified train/validation/test splits of one labelled set."""
 
 from __future__ import annotations
 
+import math
 import random
 from collections import defaultdict
 from typing import Sequence
 
-from kerastune_nlp.data.text_readers import TextExample
+from kerastune_nlp.data.text_readers import TASKS, TextExample, infer_task
 from kerastune_nlp.errors import ConfigError, LabelError
 
-
-def _stratum(example: TextExample, task: str, bins) -> str:
-    if task == "regression":
-        return str(sum(example.label > edge for edge in bins))
-    if task == "multilabel":
-        return example.label[0] if example.label else "<none>"
-    return example.label
+NO_LABEL = "<no label>"
 
 
 def stratified_split(
     examples: Sequence[TextExample],
     ratios: Sequence[float] = (0.7, 0.15, 0.15),
     seed: int = 42,
-    task: str = "classification",
+    task: str | None = None,
+    *,
+    regression_bins: int = 4,
 ) -> tuple[list[TextExample], ...]:
-    """Splits into len(ratios) parts keeping each class's share in each part.
+    """Splits into `len(ratios)` parts, keeping each stratum's share in each part.
 
-    Classes are stratified by label (multi-label: by the first label;
-    regression: by quartile of the target). Every class appears in every
-    part, so each needs at least len(ratios) examples.
+    Strata: the label (classification), the first label as written
+    (multi-label; `NO_LABEL` for an empty label set), or quantile bins of the
+    target (regression; bins of equal count by rank, so ties cannot empty a
+    bin). Every stratum appears in every part, so each needs at least
+    `len(ratios)` examples; within a stratum, part sizes follow the ratios by
+    largest remainder.
+
+    Args:
+        examples: sequence of `TextExample`.
+        ratios: sequence of float. Two or more positive shares summing to 1;
+            the first part is the training part. Defaults to (0.7, 0.15, 0.15).
+        seed: int. Same seed, same split. Defaults to 42.
+        task: str or None. Inferred from the label types when None.
+        regression_bins: int. Quantile bins for regression (fewer when the
+            data is small). Defaults to 4.
+
+    Returns:
+        A tuple of lists, one per ratio, each shuffled.
 
     Example:
     >>> train, dev, test = stratified_split(examples, (0.7, 0.15, 0.15), seed=1)
     >>> train, dev = stratified_split(train, (0.9, 0.1))
     """
-    if len(ratios) < 2 or any(r <= 0 for r in ratios) or abs(sum(ratios) - 1.0) > 1e-6:
+    ratios = tuple(ratios)
+    if (
+        len(ratios) < 2
+        or any(not r > 0 for r in ratios)
+        or not math.isclose(sum(ratios), 1.0, abs_tol=1e-6)
+    ):
         raise ConfigError(
-            f"Expected two or more positive ratios summing to 1. Received: `ratios`={tuple(ratios)}."
+            f"Expected two or more positive ratios summing to 1. Received: `ratios`={ratios}. For "
+            "example (0.8, 0.1, 0.1)."
         )
-    bins = []
-    if task == "regression":
-        values = sorted(e.label for e in examples)
-        bins = [values[int(len(values) * q)] for q in (0.25, 0.5, 0.75)]
-    groups = defaultdict(list)
-    for example in examples:
-        groups[_stratum(example, task, bins)].append(example)
+    if not examples:
+        raise ConfigError("Expected examples to split. Received: an empty sequence.")
+    task = task or infer_task(examples)
+    if task not in TASKS:
+        raise ConfigError(f"Expected `task` to be one of {list(TASKS)}. Received: `task`={task!r}.")
+    if (
+        isinstance(regression_bins, bool)
+        or not isinstance(regression_bins, int)
+        or regression_bins < 1
+    ):
+        raise ConfigError(
+            f"Expected a positive int. Received: `regression_bins`={regression_bins!r}."
+        )
+
+    groups = _strata(list(examples), task, len(ratios), regression_bins)
+    too_small = {key: len(members) for key, members in groups.items() if len(members) < len(ratios)}
+    if too_small:
+        listed = "; ".join(
+            f"Class {key!r} has {count} example(s)" for key, count in sorted(too_small.items())
+        )
+        raise LabelError(
+            f"{listed}. Each class needs at least {len(ratios)} to appear in every one of the "
+            f"{len(ratios)} splits {ratios}. Add examples, merge or drop the class, or pass your "
+            "own dev and test files."
+        )
     rng = random.Random(seed)
     parts: list[list[TextExample]] = [[] for _ in ratios]
     for key in sorted(groups):
         members = groups[key]
-        if len(members) < len(ratios):
-            raise LabelError(
-                f"Class {key!r} has {len(members)} example(s); each class needs at least "
-                f"{len(ratios)} to appear in every split. Add examples, merge the class, or pass "
-                "your own splits."
-            )
         rng.shuffle(members)
-        # Every part after the first gets at least one; the first takes the rest.
-        sizes = [max(1, round(len(members) * r)) for r in ratios[1:]]
-        start = len(members) - sum(sizes)
-        parts[0] += members[:start]
-        for index, size in enumerate(sizes, start=1):
-            parts[index] += members[start:start + size]
+        start = 0
+        for part, size in zip(parts, _sizes(len(members), ratios)):
+            part += members[start : start + size]
             start += size
     for part in parts:
         rng.shuffle(part)
     return tuple(parts)
+
+
+def _strata(
+    examples: list[TextExample], task: str, parts: int, bins: int
+) -> dict[str, list[TextExample]]:
+    groups: dict[str, list[TextExample]] = defaultdict(list)
+    if task == "regression":
+        if len(examples) < parts:
+            raise LabelError(
+                f"{len(examples)} example(s) cannot fill {parts} splits. Add examples or use fewer "
+                "ratios."
+            )
+        bins = max(1, min(bins, len(examples) // parts))
+        order = sorted(
+            range(len(examples)), key=lambda i: float(examples[i].label)
+        )  # stable: ties by position
+        for rank, index in enumerate(order):
+            groups[f"bin {rank * bins // len(examples)}"].append(examples[index])
+        return groups
+    for example in examples:
+        if task == "multilabel":
+            key = example.label[0] if example.label else NO_LABEL
+        else:
+            key = example.label
+        groups[key].append(example)
+    return groups
+
+
+def _sizes(count: int, ratios: tuple[float, ...]) -> list[int]:
+    """Largest-remainder part sizes summing to `count`, each at least 1."""
+    quotas = [count * r for r in ratios]
+    sizes = [max(1, math.floor(q)) for q in quotas]
+    # Ties go to the earlier part (training first).
+    while sum(sizes) < count:
+        index = max(range(len(sizes)), key=lambda i: (quotas[i] - sizes[i], -i))
+        sizes[index] += 1
+    while sum(sizes) > count:
+        index = max(
+            (i for i in range(len(sizes)) if sizes[i] > 1), key=lambda i: (sizes[i] - quotas[i], i)
+        )
+        sizes[index] -= 1
+    return sizes

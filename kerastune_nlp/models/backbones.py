@@ -253,6 +253,18 @@ def hidden_dropout(config) -> float:
     return 0.1
 
 
+def freeze_unused_pooler(backbone) -> None:
+    """Marks the backbone's pooler (a dense layer over [CLS]) non-trainable.
+
+    Our heads read hidden states, never the pooler output, so it gets no
+    gradient; training it would only cost optimizer slots and warnings.
+    """
+    main_layer = getattr(backbone, getattr(backbone, "base_model_prefix", ""), None)
+    pooler = getattr(main_layer, "pooler", None)
+    if pooler is not None:
+        pooler.trainable = False
+
+
 def build_backbone_model(config):
     """A randomly initialised TF backbone for `config` (weights loaded later)."""
     from transformers import TFAutoModel

@@ -8,20 +8,29 @@ from kerastune_nlp.data.ner_windows import IGNORE_INDEX
 
 @keras.saving.register_keras_serializable(package="kerastune_nlp")
 class MaskedSparseCategoricalCrossentropy(keras.losses.Loss):
-    """Cross-entropy averaged over the labelled positions of the batch only.
+    """Cross-entropy over the labelled positions only.
 
     Padding, special tokens and non-first sub-tokens carry IGNORE_INDEX and
     contribute nothing, so the loss does not shrink as padding grows.
 
+    By default the sum is divided by the batch's labelled positions. With
+    `tokens_per_batch` (the training set's mean) it is divided by that
+    constant instead, so every token weighs the same whatever batch it lands
+    in: with length-grouped batches a per-batch mean would give the words of
+    short sentences more weight than those of long ones.
+
     Args:
         ignore_index: int. Label id to skip. Defaults to -100.
+        tokens_per_batch: float or None. Constant normaliser. Defaults to None.
     """
 
-    def __init__(self, ignore_index: int = IGNORE_INDEX, name: str = "masked_sparse_ce", **kwargs):
+    def __init__(self, ignore_index: int = IGNORE_INDEX, tokens_per_batch: float | None = None,
+                 name: str = "masked_sparse_ce", **kwargs):
         # `call` already returns the batch mean; the default reduction leaves a
         # scalar alone and divides by the replica count under a strategy.
         super().__init__(name=name, **kwargs)
         self.ignore_index = ignore_index
+        self.tokens_per_batch = tokens_per_batch
 
     def call(self, y_true, y_pred):
         y_true = tf.cast(y_true, tf.int32)
@@ -30,11 +39,13 @@ class MaskedSparseCategoricalCrossentropy(keras.losses.Loss):
         safe_labels = tf.where(mask, y_true, tf.zeros_like(y_true))
         per_token = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=safe_labels, logits=y_pred)
         mask = tf.cast(mask, tf.float32)
+        if self.tokens_per_batch:
+            return tf.reduce_sum(per_token * mask) / self.tokens_per_batch
         return tf.reduce_sum(per_token * mask) / tf.maximum(tf.reduce_sum(mask), 1.0)
 
     def get_config(self):
         config = super().get_config()
-        config.update({"ignore_index": self.ignore_index})
+        config.update({"ignore_index": self.ignore_index, "tokens_per_batch": self.tokens_per_batch})
         return config
 
 

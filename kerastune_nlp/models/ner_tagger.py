@@ -15,7 +15,7 @@ from typing import Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
-from kerastune_nlp._tf import keras, tf
+from kerastune_nlp._tf import tf
 from kerastune_nlp.data.batching import make_eval_dataset
 from kerastune_nlp.data.labels import LabelMap
 from kerastune_nlp.data.ner_windows import WindowEncoder, gather_word_logits

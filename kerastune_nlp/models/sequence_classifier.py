@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from kerastune_nlp._tf import keras, tf
+from kerastune_nlp.models import backbones
 
 
 def build_sequence_classifier(
@@ -35,6 +36,7 @@ def build_sequence_classifier(
     Example:
     >>> model = build_sequence_classifier(backbone, tokenizer.model_input_names, 6)
     """
+    backbones.freeze_unused_pooler(backbone)
     inputs = {name: keras.Input(shape=(None,), dtype=tf.int32, name=name) for name in input_names}
     hidden = backbone(inputs).last_hidden_state
     first_token = keras.layers.Lambda(lambda h: h[:, 0, :], name="first_token")(hidden)

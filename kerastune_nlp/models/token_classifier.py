@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from kerastune_nlp._tf import keras, tf
+from kerastune_nlp.models import backbones
 
 
 def build_token_classifier(
@@ -35,6 +36,7 @@ def build_token_classifier(
     Example:
     >>> model = build_token_classifier(backbone, tokenizer.model_input_names, 13)
     """
+    backbones.freeze_unused_pooler(backbone)
     inputs = {name: keras.Input(shape=(None,), dtype=tf.int32, name=name) for name in input_names}
     hidden = backbone(inputs).last_hidden_state
     hidden = keras.layers.Dropout(dropout, name="head_dropout")(hidden)

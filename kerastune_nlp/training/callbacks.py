@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from pathlib import Path
 
 from kerastune_nlp._tf import keras
 from kerastune_nlp.errors import TrainingError
@@ -74,3 +75,32 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
                 "Try a lower --learning-rate (e.g. a third of it), a longer warmup, or float32 "
                 f"instead of mixed precision. {self.checkpoint_hint}"
             )
+
+
+BEST_CHECKPOINT = "checkpoints/best.weights.h5"
+
+
+def run_callbacks(staging: Path, monitor: str, mode: str, patience: int | None = None):
+    """The callbacks every fine-tune uses, writing into the staging run folder.
+
+    NaN guard; best-epoch checkpoint on `monitor`; crash backup, so rerunning
+    the same command resumes from the last finished epoch; TensorBoard logs;
+    early stopping when `patience` is set. Callbacks that compute `monitor`
+    must come before these in the list given to `fit`.
+
+    Returns:
+        `(callbacks, best_checkpoint_path)`.
+    """
+    best_path = Path(staging) / BEST_CHECKPOINT
+    best_path.parent.mkdir(parents=True, exist_ok=True)
+    callbacks = [
+        StopOnNonFiniteLoss(f"The best weights so far are in {str(best_path)!r}."),
+        keras.callbacks.ModelCheckpoint(
+            str(best_path), monitor=monitor, mode=mode, save_best_only=True, save_weights_only=True
+        ),
+        keras.callbacks.BackupAndRestore(str(Path(staging) / "backup")),
+        keras.callbacks.TensorBoard(str(Path(staging) / "logs"), write_graph=False),
+    ]
+    if patience:
+        callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=patience))
+    return callbacks, best_path

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-import shutil
 import time
 from pathlib import Path
 from typing import Sequence
@@ -21,13 +20,10 @@ from kerastune_nlp.models.losses import MaskedAccuracy, MaskedSparseCategoricalC
 from kerastune_nlp.models.ner_tagger import NERTagger
 from kerastune_nlp.models.token_classifier import build_token_classifier
 from kerastune_nlp.training import run_directory
-from kerastune_nlp.training.callbacks import EntityF1Callback, StopOnNonFiniteLoss
+from kerastune_nlp.training.callbacks import EntityF1Callback, run_callbacks
 from kerastune_nlp.training.optimizer import build_adamw
 
 logger = logging.getLogger("kerastune_nlp.training")
-
-BEST_CHECKPOINT = "checkpoints/best.weights.h5"
-
 
 @dataclasses.dataclass
 class NERRunResult:
@@ -140,30 +136,15 @@ def train_ner(
             warmup_ratio=train_config.warmup_ratio,
             weight_decay=train_config.weight_decay,
         ),
-        loss=MaskedSparseCategoricalCrossentropy(),
+        loss=MaskedSparseCategoricalCrossentropy(
+            tokens_per_batch=sum(int((w.labels >= 0).sum()) for w in train_windows) / steps_per_epoch
+        ),
         metrics=[MaskedAccuracy()],
     )
 
-    best_path = staging / BEST_CHECKPOINT
-    best_path.parent.mkdir(parents=True, exist_ok=True)
     entity_f1 = EntityF1Callback(tagger, dev)
-    callbacks = [
-        entity_f1,
-        StopOnNonFiniteLoss(f"The best weights so far are in {str(best_path)!r}."),
-        keras.callbacks.ModelCheckpoint(
-            str(best_path), monitor="val_entity_f1", mode="max",
-            save_best_only=True, save_weights_only=True, verbose=0,
-        ),
-        # Restarting the same command after a crash resumes from the last epoch.
-        keras.callbacks.BackupAndRestore(str(staging / "backup")),
-        keras.callbacks.TensorBoard(str(staging / "logs"), write_graph=False),
-    ]
-    if train_config.early_stopping_patience:
-        callbacks.append(
-            keras.callbacks.EarlyStopping(
-                monitor="val_entity_f1", mode="max", patience=train_config.early_stopping_patience
-            )
-        )
+    standard, best_path = run_callbacks(staging, "val_entity_f1", "max", train_config.early_stopping_patience)
+    callbacks = [entity_f1, *standard]
     callbacks.extend(extra_callbacks)
 
     fit_started = time.perf_counter()
@@ -204,7 +185,6 @@ def train_ner(
             "labels": list(label_map.labels),
         },
     )
-    shutil.rmtree(staging / "backup", ignore_errors=True)
     run_directory.commit(staging, output_dir)
     return NERRunResult(run_dir=output_dir, metrics=metrics, tagger=tagger)
 

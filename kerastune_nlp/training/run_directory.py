@@ -40,7 +40,8 @@ def staging_directory(output: Path, overwrite: bool) -> Path:
 
 
 def commit(staging: Path, output: Path) -> None:
-    """Moves a fully written staging folder into place as `output`."""
+    """Drops the crash backup and moves the fully written staging folder into place."""
+    shutil.rmtree(Path(staging) / "backup", ignore_errors=True)
     output = Path(output)
     if output.exists():
         # Keep the old run until the new one is in place.

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-import shutil
 import time
 from pathlib import Path
 from typing import Sequence
@@ -23,12 +22,11 @@ from kerastune_nlp.models import backbones
 from kerastune_nlp.models.sequence_classifier import build_sequence_classifier
 from kerastune_nlp.models.text_classifier import TextClassifier
 from kerastune_nlp.training import run_directory
-from kerastune_nlp.training.callbacks import StopOnNonFiniteLoss
+from kerastune_nlp.training.callbacks import run_callbacks
 from kerastune_nlp.training.optimizer import build_adamw
 
 logger = logging.getLogger("kerastune_nlp.training")
 
-BEST_CHECKPOINT = "checkpoints/best.weights.h5"
 # What picks the best epoch, per task.
 MONITOR = {"classification": ("val_accuracy", "max"), "multilabel": ("val_micro_f1", "max"),
            "regression": ("val_loss", "min")}
@@ -140,19 +138,9 @@ def train_text_classifier(
                   loss=loss, metrics=metrics)
 
     monitor, mode = MONITOR[task]
-    best_path = staging / BEST_CHECKPOINT
-    best_path.parent.mkdir(parents=True, exist_ok=True)
     callbacks = [MultiLabelF1Callback(classifier, dev)] if task == "multilabel" else []
-    callbacks += [
-        StopOnNonFiniteLoss(f"The best weights so far are in {str(best_path)!r}."),
-        keras.callbacks.ModelCheckpoint(str(best_path), monitor=monitor, mode=mode, save_best_only=True,
-                                        save_weights_only=True),
-        keras.callbacks.BackupAndRestore(str(staging / "backup")),
-        keras.callbacks.TensorBoard(str(staging / "logs"), write_graph=False),
-    ]
-    if train_config.early_stopping_patience:
-        callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, mode=mode,
-                                                       patience=train_config.early_stopping_patience))
+    standard, best_path = run_callbacks(staging, monitor, mode, train_config.early_stopping_patience)
+    callbacks += standard
     fit_started = time.perf_counter()
     history = model.fit(dataset, validation_data=dev_dataset, epochs=train_config.epochs,
                         class_weight=_class_weights(targets, len(label_names)) if class_weights else None,
@@ -186,7 +174,6 @@ def train_text_classifier(
         "data": cfg.to_dict(data_config), "train": cfg.to_dict(train_config),
         "class_weights": class_weights, "regression_loss": regression_loss, "labels": label_names,
     })
-    shutil.rmtree(staging / "backup", ignore_errors=True)
     run_directory.commit(staging, output_dir)
     return TextRunResult(output_dir, metrics_payload, classifier)
 

@@ -1,10 +1,131 @@
+"""Hub data sets: fast, clear failures offline, and ClassLabel ids turned into IOB2 tags.
+
+No test touches the network: offline mode, the reachability probe or
+`datasets.load_dataset` are replaced where needed.
+"""
+
+import time
+
+import datasets
+import huggingface_hub
 import pytest
+import requests
+from huggingface_hub import constants
+from huggingface_hub.errors import RepositoryNotFoundError
 
-from kerastune_nlp.data import load_hub_conll
-from kerastune_nlp.errors import HubUnavailableError
+from kerastune_nlp.data import hub, load_hub_conll
+from kerastune_nlp.errors import ConfigError, DataFormatError, HubUnavailableError
+
+NAMES = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
 
 
-def test_offline_hub_dataset_names_the_fix():
-    with pytest.raises(HubUnavailableError, match=r"conll2003.*pass local CoNLL files with --train/--dev/--test"):
-        load_hub_conll("conll2003")
+@pytest.fixture
+def imported_online(monkeypatch):
+    """As if datasets and huggingface_hub were imported with offline mode off."""
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    for variable in ("HF_DATASETS_OFFLINE", "HF_HUB_OFFLINE"):
+        monkeypatch.delenv(variable, raising=False)
 
+
+@pytest.fixture
+def offline(monkeypatch, imported_online):
+    """Offline mode requested after import, as a user might in a notebook."""
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+def _fake_load(monkeypatch, splits: dict):
+    def load_dataset(path, cache_dir=None):
+        return datasets.DatasetDict(splits)
+
+    monkeypatch.setattr(datasets, "load_dataset", load_dataset)
+
+
+def _table(rows, names=NAMES):
+    features = datasets.Features(
+        {"tokens": datasets.Sequence(datasets.Value("string")),
+         "ner_tags": datasets.Sequence(datasets.ClassLabel(names=names))}
+    )
+    return datasets.Dataset.from_dict(
+        {"tokens": [r[0] for r in rows], "ner_tags": [r[1] for r in rows]}, features=features
+    )
+
+
+def test_offline_fails_fast_with_the_fix_even_if_set_after_import(offline, tmp_path, monkeypatch):
+    monkeypatch.setattr(hub, "_check_reachable", lambda *a: pytest.fail("offline mode must not probe the hub"))
+    start = time.monotonic()
+    with pytest.raises(
+        HubUnavailableError,
+        match=r"Could not download the data set 'lhoestq/conll2003'.*offline mode.*"
+        r"Received: `name`='conll2003'\. Pass local CoNLL files with --train/--dev/--test",
+    ):
+        load_hub_conll("conll2003", cache_dir=tmp_path)
+    assert time.monotonic() - start < 5  # without forcing offline mode datasets retries for ~25 s
+    assert datasets.config.HF_HUB_OFFLINE is False and constants.HF_HUB_OFFLINE is False  # restored
+
+
+def test_unreachable_hub_fails_fast_before_datasets_retries(imported_online, monkeypatch):
+    def unreachable(self, repo_id, **kwargs):
+        raise requests.ConnectionError("Failed to resolve 'huggingface.co'")
+
+    monkeypatch.setattr(huggingface_hub.HfApi, "dataset_info", unreachable)
+    monkeypatch.setattr(datasets, "load_dataset", lambda *a, **k: pytest.fail("must not be reached"))
+    with pytest.raises(
+        HubUnavailableError, match=r"'lhoestq/conll2003': the Hugging Face hub cannot be reached.*--train/--dev/--test"
+    ):
+        load_hub_conll()
+
+
+def test_unknown_data_set_names_the_argument(imported_online, monkeypatch):
+    def not_found(self, repo_id, **kwargs):
+        response = requests.Response()
+        response.status_code = 404
+        raise RepositoryNotFoundError("404", response=response)
+
+    monkeypatch.setattr(huggingface_hub.HfApi, "dataset_info", not_found)
+    with pytest.raises(ConfigError, match=r"Received: `name`='someone/nothing'.*was not found"):
+        load_hub_conll("someone/nothing")
+
+
+def test_script_only_repository_is_explained(offline, monkeypatch):
+    def script(path, cache_dir=None):
+        raise RuntimeError("Dataset scripts are no longer supported, but found conll2003.py")
+
+    monkeypatch.setattr(datasets, "load_dataset", script)
+    with pytest.raises(ConfigError, match=r"`name`='eriktks/conll2003'.*loading script.*name=\"conll2003\""):
+        load_hub_conll("eriktks/conll2003")
+
+
+def test_class_label_ids_become_iob2_tags_and_validation_becomes_dev(offline, monkeypatch):
+    _fake_load(monkeypatch, {
+        "train": _table([(["Bob", "Smith", "in", "Rome"], [1, 2, 0, 3]), ([], []), (["Ann"], [2])]),
+        "validation": _table([(["Paris"], [3])]),
+        "test": _table([(["x"], [0])]),
+        "unsupervised": _table([(["y"], [0])]),
+    })
+    splits = load_hub_conll("user/ner")
+    assert sorted(splits) == ["dev", "test", "train"]
+    first, iob1 = splits["train"]
+    assert first.tags == ("B-PER", "I-PER", "O", "B-LOC") and first.tokens == ("Bob", "Smith", "in", "Rome")
+    assert iob1.tags == ("B-PER",)  # a chunk starting with I- is converted
+    assert (iob1.source, iob1.line) == ("user/ner[train] row 3", 0)  # the empty row 2 is skipped
+    assert splits["dev"][0].tags == ("B-LOC",)
+
+
+def test_string_tags_are_accepted(offline, monkeypatch):
+    table = datasets.Dataset.from_dict({"tokens": [["Rome"]], "ner_tags": [["B-LOC"]]})
+    _fake_load(monkeypatch, {"train": table})
+    assert load_hub_conll("user/ner")["train"][0].tags == ("B-LOC",)
+
+
+def test_unsuitable_data_sets_are_data_format_errors(offline, monkeypatch):
+    _fake_load(monkeypatch, {"train": datasets.Dataset.from_dict({"text": ["a"], "label": [0]})})
+    with pytest.raises(DataFormatError, match=r"'user/ner' \(train\) to have `tokens` and `ner_tags`.*Received: columns \['text', 'label'\]"):
+        load_hub_conll("user/ner")
+    _fake_load(monkeypatch, {"train": _table([(["Rome"], [1])], names=["O", "LOC"])})
+    with pytest.raises(DataFormatError, match=r"user/ner\[train\] row 1: expected tags .*Received: \['LOC'\]"):
+        load_hub_conll("user/ner")
+    _fake_load(monkeypatch, {"test": _table([(["Rome"], [3])])})
+    with pytest.raises(DataFormatError, match=r"Expected a train split .*Received: splits \['test'\]"):
+        load_hub_conll("user/ner")

@@ -77,3 +77,11 @@ def test_real_bundled_weights_lower_the_loss_in_a_few_steps():
     dataset = make_train_dataset(windows, tokenizer.model_input_names, tokenizer.pad_token_id, 8, seed=0)
     history = model.fit(dataset, epochs=4, verbose=0)
     assert history.history["loss"][-1] < 0.7 * history.history["loss"][0]
+
+
+def test_constant_normaliser_weighs_every_token_alike():
+    loss = MaskedSparseCategoricalCrossentropy(tokens_per_batch=4.0)
+    logits = tf.constant([[[5.0, 0.0], [0.0, 5.0], [9.0, -9.0]]])
+    per_token = tf.nn.sparse_softmax_cross_entropy_with_logits(tf.constant([[0, 1, 0]]), logits)
+    value = loss(tf.constant([[0, 1, -100]]), logits)
+    np.testing.assert_allclose(value.numpy(), per_token.numpy()[0, :2].sum() / 4.0, rtol=1e-6)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from kerastune_nlp.config import DataConfig, ModelConfig, TrainConfig
-from kerastune_nlp.data.bundled import load_bundled_trec
+from kerastune_nlp.data.bundled_trec import load_bundled_trec
 from kerastune_nlp.errors import ConfigError, LabelError
 from kerastune_nlp.models.text_classifier import TextClassifier
 from kerastune_nlp.training.text_trainer import _class_weights, train_text_classifier
