@@ -17,6 +17,7 @@ import numpy as np
 
 from kerastune_nlp._tf import tf
 from kerastune_nlp.data.ner_windows import IGNORE_INDEX, Window
+from kerastune_nlp.errors import ConfigError
 
 
 def _ragged(rows: Sequence[np.ndarray]) -> tf.RaggedTensor:
@@ -75,6 +76,7 @@ def make_train_dataset(
     group_batches: int = 50,
     pad_to_multiple_of: int = 8,
     dense_labels: np.ndarray | None = None,
+    fixed_length: int | None = None,
 ) -> tf.data.Dataset:
     """A shuffled, length-grouped, padded-per-batch dataset of (features, labels).
 
@@ -89,6 +91,9 @@ def make_train_dataset(
         pad_to_multiple_of: int. Round padded lengths up. Defaults to 8.
         dense_labels: array or None. One label (or label vector) per row for
             sequence-level tasks; None takes per-token `labels` from the rows.
+        fixed_length: int or None. Pad every row to this length and skip the
+            length grouping: the common tutorial pipeline, kept to measure
+            what bucketing saves. Defaults to None.
     """
     n = len(windows)
     num_batches = math.ceil(n / batch_size)
@@ -97,14 +102,25 @@ def make_train_dataset(
     def sort_chunk(indices):
         return tf.gather(indices, tf.argsort(tf.gather(lengths, indices), stable=True))
 
+    shuffled = tf.data.Dataset.range(n).shuffle(n, seed=seed, reshuffle_each_iteration=True)
+    if fixed_length is None:
+        batches = (
+            shuffled.batch(batch_size * group_batches)
+            .map(sort_chunk)
+            .unbatch()
+            .batch(batch_size)
+            .shuffle(num_batches, seed=seed + 1, reshuffle_each_iteration=True)
+        )
+    else:
+        longest = max(len(w.input_ids) for w in windows)
+        if longest > fixed_length:
+            raise ConfigError(
+                f"Expected every row to fit `fixed_length`={fixed_length}. Received a row of "
+                f"{longest} tokens. Raise `fixed_length` or encode with a smaller max_length."
+            )
+        batches, pad_to_multiple_of = shuffled.batch(batch_size), fixed_length
     dataset = (
-        tf.data.Dataset.range(n)
-        .shuffle(n, seed=seed, reshuffle_each_iteration=True)
-        .batch(batch_size * group_batches)
-        .map(sort_chunk)
-        .unbatch()
-        .batch(batch_size)
-        .shuffle(num_batches, seed=seed + 1, reshuffle_each_iteration=True)
+        batches
         .map(_padder(windows, input_names, pad_id, pad_to_multiple_of, True, dense_labels),
              num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         .apply(tf.data.experimental.assert_cardinality(num_batches))

@@ -77,16 +77,36 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
             )
 
 
+class StepBackup(keras.callbacks.BackupAndRestore):
+    """Crash backup every `save_freq` steps and at every epoch end.
+
+    Keras backs up either per epoch or per N steps; a run killed just after an
+    epoch (while scoring dev, say) would then lose up to N steps. The epoch-end
+    backup is recorded as the epoch's last batch, so a resume starts the next
+    epoch.
+    """
+
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch, logs)
+        steps = (self.params or {}).get("steps")
+        if isinstance(self.save_freq, int) and steps:
+            self._batches_count = 0
+            self._backup(epoch=epoch, batch=steps - 1)
+
+
 BEST_CHECKPOINT = "checkpoints/best.weights.h5"
 
 
-def run_callbacks(staging: Path, monitor: str, mode: str, patience: int | None = None):
+def run_callbacks(staging: Path, monitor: str, mode: str, patience: int | None = None,
+                  backup_every_steps: int | None = None):
     """The callbacks every fine-tune uses, writing into the staging run folder.
 
-    NaN guard; best-epoch checkpoint on `monitor`; crash backup, so rerunning
-    the same command resumes from the last finished epoch; TensorBoard logs;
-    early stopping when `patience` is set. Callbacks that compute `monitor`
-    must come before these in the list given to `fit`.
+    NaN guard; best-epoch checkpoint on `monitor`; crash backup of model and
+    optimizer every `backup_every_steps` steps (else at epoch ends), so
+    rerunning the same command resumes from the last backed-up step with the
+    same total number of steps; TensorBoard logs; early stopping when
+    `patience` is set. Callbacks that compute `monitor` must come before these
+    in the list given to `fit`.
 
     Returns:
         `(callbacks, best_checkpoint_path)`.
@@ -98,7 +118,7 @@ def run_callbacks(staging: Path, monitor: str, mode: str, patience: int | None =
         keras.callbacks.ModelCheckpoint(
             str(best_path), monitor=monitor, mode=mode, save_best_only=True, save_weights_only=True
         ),
-        keras.callbacks.BackupAndRestore(str(Path(staging) / "backup")),
+        StepBackup(str(Path(staging) / "backup"), save_freq=backup_every_steps or "epoch"),
         keras.callbacks.TensorBoard(str(Path(staging) / "logs"), write_graph=False),
     ]
     if patience:

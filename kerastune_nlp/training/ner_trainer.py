@@ -19,9 +19,8 @@ from kerastune_nlp.models import backbones
 from kerastune_nlp.models.losses import MaskedAccuracy, MaskedSparseCategoricalCrossentropy
 from kerastune_nlp.models.ner_tagger import NERTagger
 from kerastune_nlp.models.token_classifier import build_token_classifier
-from kerastune_nlp.training import run_directory
+from kerastune_nlp.training import devices, fit_setup, run_directory
 from kerastune_nlp.training.callbacks import EntityF1Callback, run_callbacks
-from kerastune_nlp.training.optimizer import build_adamw
 
 logger = logging.getLogger("kerastune_nlp.training")
 
@@ -94,21 +93,25 @@ def train_ner(
     backbones.check_max_length(data_config.max_length, backbone_config, model_config.backbone)
     tokenizer = backbones.load_tokenizer(resolved.directory)
 
+    # The strategy comes first: multi-worker collectives must be set up
+    # before any other TensorFlow work.
+    setup = fit_setup.start(train_config)
     # Every check has passed: only now does anything appear on disk.
+    output_dir = devices.worker_output_dir(output_dir, setup.strategy)
     staging = run_directory.staging_directory(output_dir, overwrite)
-    keras.utils.set_random_seed(train_config.seed)
-    backbone = backbones.load_pretrained_backbone(resolved)
     dropout = model_config.dropout
     if dropout is None:
         dropout = backbones.hidden_dropout(backbone_config)
-    model = build_token_classifier(
-        backbone,
-        tokenizer.model_input_names,
-        len(label_map),
-        dropout=dropout,
-        initializer_range=getattr(backbone_config, "initializer_range", 0.02),
-        seed=train_config.seed,
-    )
+    with fit_setup.build_scope(setup):
+        backbone = backbones.load_pretrained_backbone(resolved)
+        model = build_token_classifier(
+            backbone,
+            tokenizer.model_input_names,
+            len(label_map),
+            dropout=dropout,
+            initializer_range=getattr(backbone_config, "initializer_range", 0.02),
+            seed=train_config.seed,
+        )
     tagger = NERTagger(
         model,
         tokenizer,
@@ -125,26 +128,27 @@ def train_ner(
     )
     logger.info("train: %s", train_stats)
     dataset = make_train_dataset(
-        train_windows, tagger.input_names, tagger.pad_id, train_config.batch_size, train_config.seed
+        train_windows, tagger.input_names, tagger.pad_id, train_config.batch_size, train_config.seed,
+        pad_to_multiple_of=setup.pad_multiple(), fixed_length=setup.fixed_length(data_config),
     )
     steps_per_epoch = math.ceil(len(train_windows) / train_config.batch_size)
-    total_steps = steps_per_epoch * train_config.epochs
-    model.compile(
-        optimizer=build_adamw(
-            train_config.learning_rate,
-            total_steps,
-            warmup_ratio=train_config.warmup_ratio,
-            weight_decay=train_config.weight_decay,
-        ),
-        loss=MaskedSparseCategoricalCrossentropy(
-            tokens_per_batch=sum(int((w.labels >= 0).sum()) for w in train_windows) / steps_per_epoch
-        ),
-        metrics=[MaskedAccuracy()],
-    )
+    labelled_tokens = sum(int((w.labels >= 0).sum()) for w in train_windows)
+    with fit_setup.build_scope(setup):
+        extra = fit_setup.compile_for_training(
+            setup, model, backbone, backbone_config, micro_steps_per_epoch=steps_per_epoch,
+            # Normalised by the mean labelled tokens of a micro-batch on one
+            # replica, so per-replica losses sum to the global mean and
+            # accumulated micro-batches average to the large batch.
+            loss=MaskedSparseCategoricalCrossentropy(
+                tokens_per_batch=labelled_tokens / steps_per_epoch / setup.replicas
+            ),
+            metrics=[MaskedAccuracy()],
+        )
 
     entity_f1 = EntityF1Callback(tagger, dev)
-    standard, best_path = run_callbacks(staging, "val_entity_f1", "max", train_config.early_stopping_patience)
-    callbacks = [entity_f1, *standard]
+    standard, best_path = run_callbacks(staging, "val_entity_f1", "max", train_config.early_stopping_patience,
+                                        backup_every_steps=train_config.checkpoint_every_steps)
+    callbacks = [*extra, entity_f1, *standard]
     callbacks.extend(extra_callbacks)
 
     fit_started = time.perf_counter()
@@ -152,6 +156,8 @@ def train_ner(
     train_seconds = time.perf_counter() - fit_started
     if best_path.exists():
         model.load_weights(str(best_path))
+    training_summary = setup.summary()
+    fit_setup.finish(setup)
 
     dev_scores = tagger.evaluate(dev, progress=verbose > 0)
     test_scores = tagger.evaluate(test, progress=verbose > 0) if test else None
@@ -160,6 +166,7 @@ def train_ner(
         "dev": dev_scores,
         "test": test_scores,
         "dev_per_epoch": entity_f1.history,
+        "training": training_summary,
         "timing": {
             "train_seconds": round(train_seconds, 2),
             "total_seconds": round(time.perf_counter() - started, 2),

@@ -21,9 +21,8 @@ from kerastune_nlp.evaluation import reports
 from kerastune_nlp.models import backbones
 from kerastune_nlp.models.sequence_classifier import build_sequence_classifier
 from kerastune_nlp.models.text_classifier import TextClassifier
-from kerastune_nlp.training import run_directory
+from kerastune_nlp.training import devices, fit_setup, run_directory
 from kerastune_nlp.training.callbacks import run_callbacks
-from kerastune_nlp.training.optimizer import build_adamw
 
 logger = logging.getLogger("kerastune_nlp.training")
 
@@ -113,14 +112,19 @@ def train_text_classifier(
         values = np.asarray([e.label for e in train], np.float64)
         mean, std = float(values.mean()), float(values.std() or 1.0)
 
+    # The strategy comes first: multi-worker collectives must be set up
+    # before any other TensorFlow work.
+    setup = fit_setup.start(train_config)
+    output_dir = devices.worker_output_dir(output_dir, setup.strategy)
     staging = run_directory.staging_directory(output_dir, overwrite)
-    keras.utils.set_random_seed(train_config.seed)
     dropout = model_config.dropout if model_config.dropout is not None else backbones.hidden_dropout(backbone_config)
-    model = build_sequence_classifier(
-        backbones.load_pretrained_backbone(resolved), tokenizer.model_input_names,
-        1 if task == "regression" else len(label_names), dropout=dropout,
-        initializer_range=getattr(backbone_config, "initializer_range", 0.02), seed=train_config.seed,
-    )
+    with fit_setup.build_scope(setup):
+        backbone = backbones.load_pretrained_backbone(resolved)
+        model = build_sequence_classifier(
+            backbone, tokenizer.model_input_names,
+            1 if task == "regression" else len(label_names), dropout=dropout,
+            initializer_range=getattr(backbone_config, "initializer_range", 0.02), seed=train_config.seed,
+        )
     classifier = TextClassifier(model, tokenizer, backbone_config, task, label_names, data_config.max_length,
                                 target_mean=mean or 0.0, target_std=std or 1.0,
                                 batch_size=max(32, train_config.batch_size))
@@ -128,18 +132,20 @@ def train_text_classifier(
     rows, truncated = classifier.encode([e.text for e in train], _pairs(train))
     targets = classifier.targets(train)
     dataset = make_train_dataset(rows, classifier.input_names, classifier.pad_id, train_config.batch_size,
-                                 train_config.seed, dense_labels=targets)
+                                 train_config.seed, dense_labels=targets, pad_to_multiple_of=setup.pad_multiple(),
+                                 fixed_length=setup.fixed_length(data_config))
     dev_rows, _ = classifier.encode([e.text for e in dev], _pairs(dev))
     dev_dataset = _labelled_eval_dataset(classifier, dev_rows, classifier.targets(dev))
-    steps = math.ceil(len(rows) / train_config.batch_size) * train_config.epochs
     loss, metrics = _loss_and_metrics(task, regression_loss)
-    model.compile(optimizer=build_adamw(train_config.learning_rate, steps, train_config.warmup_ratio,
-                                        train_config.weight_decay),
-                  loss=loss, metrics=metrics)
+    with fit_setup.build_scope(setup):
+        extra = fit_setup.compile_for_training(
+            setup, model, backbone, backbone_config,
+            micro_steps_per_epoch=math.ceil(len(rows) / train_config.batch_size), loss=loss, metrics=metrics)
 
     monitor, mode = MONITOR[task]
-    callbacks = [MultiLabelF1Callback(classifier, dev)] if task == "multilabel" else []
-    standard, best_path = run_callbacks(staging, monitor, mode, train_config.early_stopping_patience)
+    callbacks = extra + ([MultiLabelF1Callback(classifier, dev)] if task == "multilabel" else [])
+    standard, best_path = run_callbacks(staging, monitor, mode, train_config.early_stopping_patience,
+                                        backup_every_steps=train_config.checkpoint_every_steps)
     callbacks += standard
     fit_started = time.perf_counter()
     history = model.fit(dataset, validation_data=dev_dataset, epochs=train_config.epochs,
@@ -148,6 +154,8 @@ def train_text_classifier(
     train_seconds = time.perf_counter() - fit_started
     if best_path.exists():
         model.load_weights(str(best_path))
+    training_summary = setup.summary()
+    fit_setup.finish(setup)
 
     dev_scores, dev_outputs = classifier.evaluate(dev)
     if task == "multilabel":
@@ -162,6 +170,7 @@ def train_text_classifier(
                    test_outputs if test else dev_outputs, test_scores or dev_scores)
     metrics_payload = {
         "task": task, "dev": dev_scores, "test": test_scores,
+        "training": training_summary,
         "timing": {"train_seconds": round(train_seconds, 2),
                    "total_seconds": round(time.perf_counter() - started, 2)},
         "data": {"train": len(train), "dev": len(dev), "test": len(test) if test else 0,
