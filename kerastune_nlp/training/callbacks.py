@@ -94,7 +94,17 @@ class StepBackup(keras.callbacks.BackupAndRestore):
             self._backup(epoch=epoch, batch=steps - 1)
 
 
-BEST_CHECKPOINT = "checkpoints/best.weights.h5"
+# TensorFlow checkpoint format: matched by object, not by weight order, and
+# loadable into a model whose variables are mirrored across replicas.
+BEST_CHECKPOINT = "checkpoints/best.ckpt"
+
+
+def restore_best(model, best_path: Path) -> bool:
+    """Loads the best-epoch weights into `model`, if a best epoch was saved."""
+    if not Path(str(best_path) + ".index").exists():
+        return False
+    model.load_weights(str(best_path)).expect_partial()
+    return True
 
 
 def run_callbacks(staging: Path, monitor: str, mode: str, patience: int | None = None,

@@ -85,8 +85,14 @@ def resolve_strategy(name: str) -> tf.distribute.Strategy:
 
 
 def strategy_name(strategy) -> str:
-    return {"MirroredStrategy": "mirrored", "MultiWorkerMirroredStrategy": "multiworker",
-            "TPUStrategy": "tpu"}.get(type(strategy).__name__, "none")
+    # Check multi-worker first: its class is a MirroredStrategy relative.
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return "multiworker"
+    if isinstance(strategy, tf.distribute.MirroredStrategy):
+        return "mirrored"
+    if isinstance(strategy, tf.distribute.TPUStrategy):
+        return "tpu"
+    return "none"
 
 
 def check_batch_size(batch_size: int, strategy) -> int:

@@ -108,9 +108,10 @@ class FineTuneAdamW(keras.optimizers.AdamW):
         return
 
     def _distributed_apply_gradients_fn(self, distribution, grads_and_vars, **kwargs):
-        grads_and_vars = [(tf.convert_to_tensor(g), v) for g, v in grads_and_vars]
         if self.accumulation_steps == 1:
-            scale = self._clip_scale([g for g, _ in grads_and_vars])
+            # Gradients arrive all-reduced (identical on every replica): any
+            # replica's copy gives the global norm.
+            scale = self._clip_scale([distribution.experimental_local_results(g)[0] for g, _ in grads_and_vars])
             for grad, var in grads_and_vars:
                 distribution.extended.update(var, self._apply_update, args=(grad, scale), group=False)
             return self.iterations.assign_add(1)
@@ -146,6 +147,8 @@ class FineTuneAdamW(keras.optimizers.AdamW):
     def _apply_update(self, variable, gradient, clip_scale):
         """One AdamW step on `variable` at its group's learning rate."""
         dtype = variable.dtype
+        # Embedding gradients come as IndexedSlices; the moments are dense anyway.
+        gradient = tf.convert_to_tensor(gradient)
         group = self._group_index[self._var_key(variable)]
         lr = tf.cast(self.learning_rate * self.group_scales[group], dtype)
         gradient = tf.cast(gradient, dtype) * tf.cast(clip_scale, dtype)
@@ -168,7 +171,7 @@ class FineTuneAdamW(keras.optimizers.AdamW):
 
 
 def _add(accumulator, grad):
-    return accumulator.assign_add(tf.cast(grad, accumulator.dtype))
+    return accumulator.assign_add(tf.cast(tf.convert_to_tensor(grad), accumulator.dtype))
 
 
 def build_adamw(

@@ -22,7 +22,7 @@ from kerastune_nlp.models import backbones
 from kerastune_nlp.models.sequence_classifier import build_sequence_classifier
 from kerastune_nlp.models.text_classifier import TextClassifier
 from kerastune_nlp.training import devices, fit_setup, run_directory
-from kerastune_nlp.training.callbacks import run_callbacks
+from kerastune_nlp.training.callbacks import restore_best, run_callbacks
 
 logger = logging.getLogger("kerastune_nlp.training")
 
@@ -152,9 +152,8 @@ def train_text_classifier(
                         class_weight=_class_weights(targets, len(label_names)) if class_weights else None,
                         callbacks=callbacks, verbose=verbose)
     train_seconds = time.perf_counter() - fit_started
-    if best_path.exists():
-        model.load_weights(str(best_path))
-    training_summary = setup.summary()
+    training_summary = setup.summary()  # before the best epoch's optimizer state comes back
+    restore_best(model, best_path)
     fit_setup.finish(setup)
 
     dev_scores, dev_outputs = classifier.evaluate(dev)
