@@ -52,6 +52,7 @@ def add_ner_train_arguments(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--early-stopping", type=int, metavar="PATIENCE",
                        help="stop after PATIENCE epochs without a better dev entity F1")
     model.add_argument("--seed", type=int, default=defaults_t.seed, help=f"default {defaults_t.seed}")
+    _add_speed_arguments(parser, defaults_t)
     run = parser.add_argument_group("run")
     run.add_argument("--output", help="run directory (default saved_models/ner-<data>-<time>)")
     run.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
@@ -60,6 +61,42 @@ def add_ner_train_arguments(parser: argparse.ArgumentParser) -> None:
                           "about 2 minutes that still prints a real report; unless given, "
                           "epochs/batch size/learning rate become %(epochs)d/%(batch_size)d/"
                           "%(learning_rate)g" % {**QUICK_SIZES, **QUICK_TRAINING})
+
+
+def _add_speed_arguments(parser: argparse.ArgumentParser, defaults: cfg.TrainConfig) -> None:
+    speed = parser.add_argument_group("speed and scale")
+    speed.add_argument("--precision", default=defaults.precision, choices=cfg.PRECISIONS,
+                       help="auto: mixed_float16 on GPUs, mixed_bfloat16 on TPUs, float32 on CPUs "
+                            f"(default {defaults.precision})")
+    speed.add_argument("--xla", action="store_true", help="compile the train step with XLA")
+    speed.add_argument("--gradient-accumulation", type=int, default=defaults.gradient_accumulation_steps,
+                       metavar="N", help="micro-batches per optimizer update (default 1)")
+    speed.add_argument("--strategy", default=defaults.strategy, choices=cfg.STRATEGIES,
+                       help="devices: none, mirrored (this machine's GPUs), multiworker (TF_CONFIG), "
+                            "tpu, or auto (default); --batch-size is the global batch")
+    speed.add_argument("--padding", default="bucket", choices=cfg.PADDINGS,
+                       help="bucket: pad each batch of similar lengths (default); max_length: pad "
+                            "every row to --max-length")
+    speed.add_argument("--checkpoint-every", type=int, default=defaults.checkpoint_every_steps,
+                       metavar="STEPS", help="crash backup every STEPS steps and at epoch ends "
+                                             f"(default {defaults.checkpoint_every_steps})")
+    speed.add_argument("--nondeterministic", action="store_true",
+                       help="allow non-deterministic kernels (faster on GPUs)")
+    tuning = parser.add_argument_group("fine-tuning strategy")
+    tuning.add_argument("--layerwise-lr-decay", type=float, metavar="FACTOR",
+                        help="each lower layer gets FACTOR times the rate of the one above (e.g. 0.9)")
+    tuning.add_argument("--unfreeze-per-epoch", type=int, metavar="K",
+                        help="gradual unfreezing: K more layers train each epoch, top first")
+    tuning.add_argument("--freeze-embeddings", action="store_true", help="keep the embeddings fixed")
+    tuning.add_argument("--freeze-layers", type=int, default=0, metavar="K",
+                        help="keep the bottom K encoder layers fixed")
+    tuning.add_argument("--peft", default="none", choices=cfg.PEFT_METHODS,
+                        help="lora: low-rank adapters on attention; bitfit: biases only (default none)")
+    tuning.add_argument("--lora-rank", type=int, default=defaults.lora_rank)
+    tuning.add_argument("--lora-alpha", type=float, default=defaults.lora_alpha)
+    tuning.add_argument("--lora-dropout", type=float, default=defaults.lora_dropout)
+    tuning.add_argument("--lora-targets", default=",".join(defaults.lora_targets),
+                        help=f"comma-separated, from {','.join(cfg.LORA_TARGETS)} (default query,value)")
 
 
 def add_text_arguments(parser: argparse.ArgumentParser) -> None:
@@ -216,6 +253,7 @@ def configs_from_args(args):
             label_all_subtokens=args.label_all_subtokens,
             encoding=args.encoding,
             tag_scheme=args.tag_scheme,
+            padding=args.padding,
         ),
         cfg.TrainConfig(
             epochs=_training_value(args, "epochs"),
@@ -223,6 +261,21 @@ def configs_from_args(args):
             learning_rate=_training_value(args, "learning_rate"),
             seed=args.seed,
             early_stopping_patience=args.early_stopping,
+            precision=args.precision,
+            jit_compile=args.xla,
+            gradient_accumulation_steps=args.gradient_accumulation,
+            strategy=args.strategy,
+            layerwise_lr_decay=args.layerwise_lr_decay,
+            unfreeze_layers_per_epoch=args.unfreeze_per_epoch,
+            freeze_embeddings=args.freeze_embeddings,
+            freeze_layers=args.freeze_layers,
+            peft=args.peft,
+            lora_rank=args.lora_rank,
+            lora_alpha=args.lora_alpha,
+            lora_dropout=args.lora_dropout,
+            lora_targets=tuple(t.strip() for t in args.lora_targets.split(",") if t.strip()),
+            checkpoint_every_steps=args.checkpoint_every,
+            deterministic=not args.nondeterministic,
         ),
     )
 

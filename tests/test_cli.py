@@ -113,3 +113,28 @@ def test_text_task_errors_name_file_and_columns(tmp_path, capsys):
     data.write_text("review,stars\ngood,5\n")
     assert main(["train", "--task", "classification", "--train", str(data)]) == 2
     assert "Found columns: ['review', 'stars']" in capsys.readouterr().err
+
+
+def test_speed_and_strategy_flags_reach_the_train_config():
+    import argparse
+
+    from kerastune_nlp.cli import add_ner_train_arguments, configs_from_args
+
+    parser = argparse.ArgumentParser()
+    add_ner_train_arguments(parser)
+    args = parser.parse_args([
+        "--precision", "mixed_bfloat16", "--xla", "--gradient-accumulation", "4", "--strategy", "mirrored",
+        "--padding", "max_length", "--layerwise-lr-decay", "0.9", "--peft", "lora", "--lora-rank", "4",
+        "--lora-targets", "query,key,value", "--checkpoint-every", "50",
+    ])
+    _, data, train = configs_from_args(args)
+    assert data.padding == "max_length"
+    assert (train.precision, train.jit_compile, train.gradient_accumulation_steps, train.strategy) == (
+        "mixed_bfloat16", True, 4, "mirrored")
+    assert (train.layerwise_lr_decay, train.peft, train.lora_rank) == (0.9, "lora", 4)
+    assert train.lora_targets == ("query", "key", "value") and train.checkpoint_every_steps == 50
+
+
+def test_bad_lora_target_names_the_flag(capsys):
+    assert main(["train", "--task", "ner", "--peft", "lora", "--lora-targets", "query,ffn"]) == 2
+    assert "lora_targets" in capsys.readouterr().err

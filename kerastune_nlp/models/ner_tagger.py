@@ -85,6 +85,10 @@ class NERTagger:
             label_to_id={tag: i for i, tag in enumerate(label_map.labels)},
             label_all_subtokens=label_all_subtokens,
         )
+        self.retrace()
+
+    def retrace(self) -> None:
+        """Drops the traced forward pass; needed after the model's layers change (LoRA merge)."""
         self._forward = tf.function(
             lambda features: self.model(features, training=False), reduce_retracing=True
         )

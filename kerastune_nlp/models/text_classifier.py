@@ -65,6 +65,10 @@ class TextClassifier:
         self.batch_size = batch_size
         self.input_names = list(tokenizer.model_input_names)
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        self.retrace()
+
+    def retrace(self) -> None:
+        """Drops the traced forward pass; needed after the model's layers change (LoRA merge)."""
         self._forward = tf.function(lambda f: self.model(f, training=False), reduce_retracing=True)
 
     # -- encoding and labels --------------------------------------------------

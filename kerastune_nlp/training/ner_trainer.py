@@ -157,6 +157,7 @@ def train_ner(
     training_summary = setup.summary()  # before the best epoch's optimizer state comes back
     restore_best(model, best_path)
     fit_setup.finish(setup)
+    tagger.retrace()  # the traced graph still holds the LoRA wrappers
 
     dev_scores = tagger.evaluate(dev, progress=verbose > 0)
     test_scores = tagger.evaluate(test, progress=verbose > 0) if test else None

@@ -155,6 +155,7 @@ def train_text_classifier(
     training_summary = setup.summary()  # before the best epoch's optimizer state comes back
     restore_best(model, best_path)
     fit_setup.finish(setup)
+    classifier.retrace()  # the traced graph still holds the LoRA wrappers
 
     dev_scores, dev_outputs = classifier.evaluate(dev)
     if task == "multilabel":

@@ -115,3 +115,32 @@ def test_strategy_and_batch_errors_name_the_fix(monkeypatch):
 
 def test_auto_precision_is_float32_on_cpu():
     assert devices.resolve_precision("auto", tf.distribute.get_strategy()) == "float32"
+
+
+def test_nan_loss_stops_the_run_and_keeps_the_best_checkpoint(tiny_bert, wnut_small, tmp_path):
+    from kerastune_nlp._tf import keras
+    from kerastune_nlp.errors import TrainingError
+
+    class PoisonHead(keras.callbacks.Callback):
+        """Turns the head's kernel into NaN in the second epoch."""
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+
+        def on_train_batch_begin(self, batch, logs=None):
+            if self.epoch == 1 and batch == 1:
+                kernel = self.model.get_layer("token_logits").kernel
+                kernel.assign(tf.fill(kernel.shape, float("nan")))
+
+    train, dev = wnut_small
+    with pytest.raises(TrainingError, match=r"became nan at epoch 2.*lower --learning-rate.*best\.ckpt"):
+        train_ner(train, dev, output_dir=tmp_path / "run", model_config=ModelConfig(backbone=str(tiny_bert)),
+                  data_config=DataConfig(max_length=32, window_stride=4),
+                  train_config=TrainConfig(epochs=3, batch_size=8, learning_rate=1e-3),
+                  extra_callbacks=[PoisonHead()], verbose=0)
+    assert not (tmp_path / "run").exists()
+    best = tmp_path / "run.partial" / "checkpoints" / "best.ckpt"
+    reader = tf.train.load_checkpoint(str(best))
+    values = [reader.get_tensor(name) for name in reader.get_variable_to_shape_map()]
+    kernels = [v for v in values if isinstance(v, np.ndarray) and v.dtype == np.float32 and v.size > 1]
+    assert kernels and all(np.isfinite(v).all() for v in kernels)
