@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import time
@@ -94,6 +95,27 @@ class StepBackup(keras.callbacks.BackupAndRestore):
             self._backup(epoch=epoch, batch=steps - 1)
 
 
+class BestCheckpoint(keras.callbacks.ModelCheckpoint):
+    """ModelCheckpoint (best only) that remembers its best score across a resume.
+
+    The score is written next to the weights; a resumed run reads it back, so
+    an epoch worse than one before the crash cannot replace the best weights.
+    """
+
+    def __init__(self, filepath: str, monitor: str, mode: str):
+        super().__init__(filepath, monitor=monitor, mode=mode, save_best_only=True, save_weights_only=True)
+        self.score_file = Path(filepath).with_suffix(".json")
+        if self.score_file.exists() and Path(filepath + ".index").exists():
+            self.best = json.loads(self.score_file.read_text())["best"]
+
+    def on_epoch_end(self, epoch, logs=None):
+        previous = self.best
+        super().on_epoch_end(epoch, logs)
+        if self.best != previous:
+            self.score_file.write_text(json.dumps({"monitor": self.monitor, "best": float(self.best),
+                                                   "epoch": epoch + 1}) + "\n")
+
+
 # TensorFlow checkpoint format: matched by object, not by weight order, and
 # loadable into a model whose variables are mirrored across replicas.
 BEST_CHECKPOINT = "checkpoints/best.ckpt"
@@ -125,9 +147,7 @@ def run_callbacks(staging: Path, monitor: str, mode: str, patience: int | None =
     best_path.parent.mkdir(parents=True, exist_ok=True)
     callbacks = [
         StopOnNonFiniteLoss(f"The best weights so far are in {str(best_path)!r}."),
-        keras.callbacks.ModelCheckpoint(
-            str(best_path), monitor=monitor, mode=mode, save_best_only=True, save_weights_only=True
-        ),
+        BestCheckpoint(str(best_path), monitor=monitor, mode=mode),
         StepBackup(str(Path(staging) / "backup"), save_freq=backup_every_steps or "epoch"),
         keras.callbacks.TensorBoard(str(Path(staging) / "logs"), write_graph=False),
     ]

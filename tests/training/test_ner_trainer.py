@@ -119,6 +119,14 @@ def test_interrupted_run_leaves_no_run_directory_and_resumes(tiny_bert, wnut_sub
     assert crash.begun == [0, 1, 2]
     assert not (tmp_path / "run").exists()
     assert (tmp_path / "run.partial" / "backup").exists()
+    # The best dev score so far survives the crash, so a worse epoch cannot replace it.
+    best = json.loads((tmp_path / "run.partial" / "checkpoints" / "best.json").read_text())
+    assert best["monitor"] == "val_entity_f1" and best["epoch"] in (1, 2)
+    from kerastune_nlp.training.callbacks import BestCheckpoint
+
+    resumed_checkpoint = BestCheckpoint(str(tmp_path / "run.partial" / "checkpoints" / "best.ckpt"),
+                                        "val_entity_f1", "max")
+    assert resumed_checkpoint.best == best["best"]
 
     watcher = CrashAtEpoch(-1)
     result = train_ner(wnut_subset["train"], wnut_subset["dev"], extra_callbacks=[watcher], **settings)

@@ -144,3 +144,14 @@ def test_nan_loss_stops_the_run_and_keeps_the_best_checkpoint(tiny_bert, wnut_sm
     values = [reader.get_tensor(name) for name in reader.get_variable_to_shape_map()]
     kernels = [v for v in values if isinstance(v, np.ndarray) and v.dtype == np.float32 and v.size > 1]
     assert kernels and all(np.isfinite(v).all() for v in kernels)
+
+
+def test_mixed_float16_wraps_the_optimizer_in_dynamic_loss_scaling(tiny_bert, wnut_small, tmp_path):
+    # What a GPU run gets; float16 kernels also exist on the CPU, slowly.
+    from kerastune_nlp._tf import keras
+
+    result = _train(tiny_bert, wnut_small, tmp_path / "fp16", precision="mixed_float16", epochs=1)
+    assert result.metrics["training"]["precision"] == "mixed_float16"
+    assert all(math.isfinite(v) for v in _losses(result))
+    assert isinstance(result.tagger.model.optimizer, keras.mixed_precision.LossScaleOptimizer)
+    assert result.metrics["training"]["optimizer_updates"] > 0
