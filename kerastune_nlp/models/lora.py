@@ -220,7 +220,8 @@ def count_parameters(model) -> dict:
         return sum(w.shape.num_elements() for w in {id(w): w for w in weights}.values())
 
     trainable, total = count(model.trainable_weights), count(model.weights)
-    return {"trainable": trainable, "total": total, "trainable_share": trainable / total if total else 0.0}
+    share = round(trainable / total, 6) if total else 0.0
+    return {"trainable": trainable, "total": total, "trainable_share": share}
 
 
 def _check_hyperparameters(rank, alpha, dropout) -> None:

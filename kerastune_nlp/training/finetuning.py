@@ -187,17 +187,3 @@ def _remove_by_identity(variables: list, variable) -> int:
     index = next(i for i, v in enumerate(variables) if v is variable)
     del variables[index]
     return index
-
-
-def count_parameters(model) -> dict:
-    """Trainable and total parameter counts of `model`."""
-    def size(variables):
-        seen, total = set(), 0
-        for variable in variables:
-            if id(variable) not in seen:
-                seen.add(id(variable))
-                total += int(variable.shape.num_elements())
-        return total
-
-    trainable, total = size(model.trainable_weights), size(model.weights)
-    return {"trainable": trainable, "total": total, "trainable_share": round(trainable / max(total, 1), 6)}

@@ -15,7 +15,9 @@ import logging
 import math
 
 from kerastune_nlp import config as cfg
+from kerastune_nlp.models.lora import count_parameters
 from kerastune_nlp.training import devices, finetuning
+from kerastune_nlp.training.callbacks import restore_best
 from kerastune_nlp.training.optimizer import build_adamw
 
 logger = logging.getLogger("kerastune_nlp.training")
@@ -125,13 +127,24 @@ def compile_for_training(setup: TrainingSetup, model, backbone, backbone_config,
         callback.optimizer = optimizer
     model.compile(optimizer=optimizer, loss=loss, metrics=metrics, jit_compile=config.jit_compile)
     setup.optimizer = optimizer
-    setup.parameters = finetuning.count_parameters(model)
+    setup.parameters = count_parameters(model)
     logger.info("trainable parameters: %d of %d (%.2f%%)", setup.parameters["trainable"],
                 setup.parameters["total"], 100 * setup.parameters["trainable_share"])
     return callbacks
 
 
-def finish(setup: TrainingSetup) -> None:
-    """Undoes freezing and merges adapters so the saved model is a plain one."""
+def finish(setup: TrainingSetup, model, best_path, predictor) -> dict:
+    """Ends training: returns the run summary, restores the best epoch, plain model.
+
+    The summary is taken first, because the best checkpoint brings back that
+    epoch's optimizer state (and update count). Then freezing is undone and
+    LoRA adapters are merged, so the saved model is a plain one, and the
+    `predictor` (NERTagger / TextClassifier) drops its traced forward pass,
+    which still held the LoRA wrappers.
+    """
+    summary = setup.summary()
+    restore_best(model, best_path)
     if setup.adaptation is not None:
         setup.adaptation.restore()
+    predictor.retrace()
+    return summary

@@ -20,7 +20,7 @@ from kerastune_nlp.models.losses import MaskedAccuracy, MaskedSparseCategoricalC
 from kerastune_nlp.models.ner_tagger import NERTagger
 from kerastune_nlp.models.token_classifier import build_token_classifier
 from kerastune_nlp.training import devices, fit_setup, run_directory
-from kerastune_nlp.training.callbacks import restore_best, EntityF1Callback, run_callbacks
+from kerastune_nlp.training.callbacks import EntityF1Callback, run_callbacks
 
 logger = logging.getLogger("kerastune_nlp.training")
 
@@ -154,10 +154,7 @@ def train_ner(
     fit_started = time.perf_counter()
     history = model.fit(dataset, epochs=train_config.epochs, callbacks=callbacks, verbose=verbose)
     train_seconds = time.perf_counter() - fit_started
-    training_summary = setup.summary()  # before the best epoch's optimizer state comes back
-    restore_best(model, best_path)
-    fit_setup.finish(setup)
-    tagger.retrace()  # the traced graph still holds the LoRA wrappers
+    training_summary = fit_setup.finish(setup, model, best_path, tagger)
 
     dev_scores = tagger.evaluate(dev, progress=verbose > 0)
     test_scores = tagger.evaluate(test, progress=verbose > 0) if test else None

@@ -22,7 +22,7 @@ from kerastune_nlp.models import backbones
 from kerastune_nlp.models.sequence_classifier import build_sequence_classifier
 from kerastune_nlp.models.text_classifier import TextClassifier
 from kerastune_nlp.training import devices, fit_setup, run_directory
-from kerastune_nlp.training.callbacks import restore_best, run_callbacks
+from kerastune_nlp.training.callbacks import run_callbacks
 
 logger = logging.getLogger("kerastune_nlp.training")
 
@@ -152,10 +152,7 @@ def train_text_classifier(
                         class_weight=_class_weights(targets, len(label_names)) if class_weights else None,
                         callbacks=callbacks, verbose=verbose)
     train_seconds = time.perf_counter() - fit_started
-    training_summary = setup.summary()  # before the best epoch's optimizer state comes back
-    restore_best(model, best_path)
-    fit_setup.finish(setup)
-    classifier.retrace()  # the traced graph still holds the LoRA wrappers
+    training_summary = fit_setup.finish(setup, model, best_path, classifier)
 
     dev_scores, dev_outputs = classifier.evaluate(dev)
     if task == "multilabel":
