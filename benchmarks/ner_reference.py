@@ -21,7 +21,6 @@ that environment apart from the test environment).
 from __future__ import annotations
 
 import argparse
-import collections
 import importlib.util
 import json
 import os
@@ -38,6 +37,7 @@ os.environ["TF_USE_LEGACY_KERAS"] = "1"
 os.environ["HF_HUB_OFFLINE"] = "1"
 
 from kerastune_nlp import config as cfg  # noqa: E402  (light: no TensorFlow)
+from streaming import run_streaming  # noqa: E402  (benchmarks/streaming.py, beside this script)
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "ner_conll.py"
@@ -159,22 +159,10 @@ def run_kerastune(args, paths: dict, output: Path) -> dict:
     command = [sys.executable, str(EXAMPLE), *flags]
     print(f"[kerastune] {' '.join(command)}", file=sys.stderr, flush=True)
 
-    # Stream its output (Keras progress bars included) to our stderr and keep
-    # the tail for the error message.
-    tail = collections.deque(maxlen=64)
-    cpu_before = _cpu_seconds(resource.RUSAGE_CHILDREN)
-    started = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
-    while chunk := os.read(process.stdout.fileno(), 4096):
-        sys.stderr.buffer.write(chunk)
-        sys.stderr.buffer.flush()
-        tail.append(chunk)
-    returncode = process.wait()
-    wall = time.perf_counter() - started
-    cpu = _cpu_seconds(resource.RUSAGE_CHILDREN) - cpu_before
-    tail_text = b"".join(tail).decode("utf-8", "replace")[-TAIL_CHARS:]
-    if returncode != 0:
-        raise SideFailed(f"examples/ner_conll.py exited with {returncode}. Last output:\n{tail_text}")
+    finished = run_streaming(command, env, ROOT, TAIL_CHARS)
+    tail_text = finished.tail
+    if finished.returncode != 0:
+        raise SideFailed(f"examples/ner_conll.py exited with {finished.returncode}. Last output:\n{tail_text}")
     metrics_file = output / "metrics.json"
     if not metrics_file.is_file():
         raise SideFailed(f"examples/ner_conll.py exited 0 but wrote no {metrics_file}. Last output:\n{tail_text}")
@@ -188,8 +176,8 @@ def run_kerastune(args, paths: dict, output: Path) -> dict:
         }
     except (KeyError, TypeError) as error:
         raise SideFailed(f"{metrics_file} lacks {error}; expected dev/test overall scores and timing.") from error
-    result["process_wall_seconds"] = round(wall, 2)
-    result["process_cpu_seconds"] = round(cpu, 1)
+    result["process_wall_seconds"] = round(finished.wall_seconds, 2)
+    result["process_cpu_seconds"] = round(finished.cpu_seconds, 1)
     train_tokens = (metrics.get("data") or {}).get("train_real_tokens")
     if train_tokens:
         result["train_tokens_per_epoch"] = int(train_tokens)

@@ -43,18 +43,16 @@ stretches wall times, and only ratios from a quiet run mean much.
 from __future__ import annotations
 
 import argparse
-import collections
 import json
 import math
 import os
-import resource
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 from kerastune_nlp import config as cfg  # light: no TensorFlow
+from streaming import run_streaming  # benchmarks/streaming.py, beside this script
 
 ROOT = Path(__file__).resolve().parents[1]
 LABELS = {"kerastune": "default", "naive": "naive-128", "pytorch": "pytorch"}
@@ -283,21 +281,11 @@ def run_worker(mode: str, args, result_path: Path) -> dict:
                "--epochs", str(args.epochs), "--batch-size", str(args.batch_size),
                "--learning-rate", repr(args.learning_rate)] + (["--limit", str(args.limit)] if args.limit else [])
     print(f"[{LABELS[mode]}] {' '.join(command)}", file=sys.stderr, flush=True)
-    tail = collections.deque(maxlen=64)
-    cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
-    while chunk := os.read(process.stdout.fileno(), 4096):
-        sys.stderr.buffer.write(chunk)
-        sys.stderr.buffer.flush()
-        tail.append(chunk)
-    returncode = process.wait()
-    cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if returncode != 0 or not result_path.is_file():
-        text = b"".join(tail).decode("utf-8", "replace")[-3000:]
-        return {"error": f"worker exited with {returncode}. Last output:\n{text}"}
+    finished = run_streaming(command, env, ROOT, tail_chars=3000)
+    if finished.returncode != 0 or not result_path.is_file():
+        return {"error": f"worker exited with {finished.returncode}. Last output:\n{finished.tail}"}
     side = json.loads(result_path.read_text())
-    side["process_cpu_seconds"] = round(cpu_after.ru_utime + cpu_after.ru_stime
-                                        - cpu_before.ru_utime - cpu_before.ru_stime, 1)
+    side["process_cpu_seconds"] = round(finished.cpu_seconds, 1)
     side["tokens_per_second"] = side["real_tokens"] / side["train_seconds"]
     side["tokens_per_second_fit"] = side["real_tokens"] / side["fit_seconds"]
     side["padded_waste"] = 1.0 - side["real_tokens"] / side["processed_tokens"]
