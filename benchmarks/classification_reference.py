@@ -28,12 +28,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def parse_args():
-    from kerastune_nlp.cli import add_ner_train_arguments, add_text_arguments
+    from kerastune_nlp.cli.flags import add_train_arguments
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--task", default="classification", choices=["classification"])
-    add_ner_train_arguments(parser)
-    add_text_arguments(parser)
+    add_train_arguments(parser, default_task="classification")
     parser.add_argument("--skip-kerastune", action="store_true")
     parser.add_argument("--skip-pytorch", action="store_true")
     parser.add_argument("--json-out")
@@ -111,13 +109,18 @@ def run_pytorch(args, splits, output: Path) -> dict:
 
 
 def main():
-    from kerastune_nlp.cli import configs_from_args, load_text_splits
+    from kerastune_nlp.cli.flags import settings_from_args
+    from kerastune_nlp.tasks import get_task
 
     args = parse_args()
-    train_config = configs_from_args(args)[2]
+    settings = settings_from_args(args)
+    train_config = settings.train
     args.epochs, args.batch_size = train_config.epochs, train_config.batch_size
-    args.learning_rate = train_config.learning_rate
-    splits, name = load_text_splits(args)
+    args.learning_rate, args.seed = train_config.learning_rate, train_config.seed
+    args.max_length, args.backbone = settings.data.max_length, settings.model.backbone
+    args.quick = settings.data.quick
+    args.train, args.dev, args.test = settings.data.train, settings.data.dev, settings.data.test
+    splits, name = get_task(settings.task)(settings.task_config).load_splits(settings.data, train_config.seed)
     results = {"data": name, "sizes": {k: len(v) for k, v in splits.items()},
                "settings": {"epochs": args.epochs, "batch_size": args.batch_size,
                             "learning_rate": args.learning_rate, "max_length": args.max_length,

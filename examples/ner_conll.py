@@ -16,24 +16,13 @@ label map and metrics.json; reuse it with
 `kerastune-nlp evaluate RUN --test FILE` or `kerastune-nlp predict RUN "text"`.
 """
 
-import argparse
 import sys
 
-from kerastune_nlp.cli import add_ner_train_arguments, configure_logging, run_ner_training
-from kerastune_nlp.errors import KerastuneNLPError
+from kerastune_nlp.cli import train_main
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    add_ner_train_arguments(parser)
-    args = parser.parse_args(argv)
-    configure_logging()
-    try:
-        run_ner_training(args)
-    except KerastuneNLPError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    return 0
+    return train_main(argv, task="ner", description=__doc__.split("\n\n")[0])
 
 
 if __name__ == "__main__":

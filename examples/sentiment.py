@@ -9,33 +9,20 @@ precision/recall/F1 and ROC-AUC; the run directory gets the confusion matrix,
 training curves and the worst-predicted reviews.
 """
 
-import argparse
 import sys
 
-from kerastune_nlp.cli import add_ner_train_arguments, add_text_arguments, configure_logging, run_text_training
-from kerastune_nlp.errors import KerastuneNLPError
+from kerastune_nlp.cli import train_main
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    add_ner_train_arguments(parser)
-    add_text_arguments(parser)
-    args = parser.parse_args(argv)
-    args.task = "classification"
-    configure_logging()
-    if not args.train and not args.dataset:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not any(a.startswith(("--train", "--dataset", "--config")) for a in argv) and "-h" not in argv \
+            and "--help" not in argv:
         print("error: no data. Pass a labelled CSV/TSV with --train (e.g. --train reviews.csv "
               "--text-column review --label-column sentiment), or --dataset NAME when the hub is "
               "reachable (e.g. --dataset imdb).", file=sys.stderr)
         return 2
-    try:
-        result = run_text_training(args)
-    except KerastuneNLPError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    if len(result.classifier.label_names) != 2:
-        print(f"note: {len(result.classifier.label_names)} classes found; sentiment here usually means 2.")
-    return 0
+    return train_main(argv, task="classification", description=__doc__.split("\n\n")[0])
 
 
 if __name__ == "__main__":

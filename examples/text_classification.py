@@ -15,26 +15,13 @@ curve_loss.png, curve_accuracy.png and worst_predictions.jsonl.
     python examples/text_classification.py --task regression --train scores.tsv --loss mae
 """
 
-import argparse
 import sys
 
-from kerastune_nlp.cli import add_ner_train_arguments, add_text_arguments, configure_logging, run_text_training
-from kerastune_nlp.errors import KerastuneNLPError
+from kerastune_nlp.cli import train_main
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--task", default="classification", choices=["classification", "multilabel", "regression"])
-    add_ner_train_arguments(parser)
-    add_text_arguments(parser)
-    args = parser.parse_args(argv)
-    configure_logging()
-    try:
-        run_text_training(args)
-    except KerastuneNLPError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    return 0
+    return train_main(argv, task="classification", description=__doc__.split("\n\n")[0])
 
 
 if __name__ == "__main__":

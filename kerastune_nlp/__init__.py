@@ -5,10 +5,8 @@ so `import kerastune_nlp` and `kerastune-nlp --help` stay fast.
 
 Example:
 >>> import kerastune_nlp as kt
->>> splits = {name: kt.read_conll(path) for name, path in kt.bundled_wnut17().items()}
->>> result = kt.train_ner(splits["train"], splits["dev"], splits["test"],
-...                       output_dir="saved_models/wnut17")
->>> kt.NERTagger.load("saved_models/wnut17").predict(["Paris is lovely"])
+>>> result = kt.train(task="ner", output_dir="saved_models/wnut17")   # bundled WNUT-17
+>>> kt.load_run("saved_models/wnut17").predict(["Paris is lovely"])
 """
 
 import importlib
@@ -19,26 +17,45 @@ import os
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 from kerastune_nlp import errors  # noqa: E402
-from kerastune_nlp.config import DataConfig, ModelConfig, TrainConfig  # noqa: E402
+from kerastune_nlp.config import (  # noqa: E402
+    ClassificationConfig,
+    DataConfig,
+    ModelConfig,
+    NERDataConfig,
+    RegressionConfig,
+    TextDataConfig,
+    TrainConfig,
+)
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 _LAZY = {
+    "train": "kerastune_nlp.training.trainer",
+    "Trainer": "kerastune_nlp.training.trainer",
+    "RunResult": "kerastune_nlp.training.trainer",
+    "load_run": "kerastune_nlp.runs",
+    "Predictor": "kerastune_nlp.predictor",
+    "Task": "kerastune_nlp.tasks",
+    "register_task": "kerastune_nlp.tasks",
+    "get_task": "kerastune_nlp.tasks",
+    "task_names": "kerastune_nlp.tasks",
     "read_conll": "kerastune_nlp.data.conll",
     "write_conll": "kerastune_nlp.data.conll",
     "Sentence": "kerastune_nlp.data.conll",
+    "TextExample": "kerastune_nlp.data.text_readers",
+    "read_text_file": "kerastune_nlp.data.text_readers",
     "LabelMap": "kerastune_nlp.data.labels",
     "bundled_wnut17": "kerastune_nlp.data.bundled",
     "load_hub_conll": "kerastune_nlp.data.hub",
     "resolve_backbone": "kerastune_nlp.models.backbones",
     "KNOWN_BACKBONES": "kerastune_nlp.models.backbones",
-    "NERTagger": "kerastune_nlp.models.ner_tagger",
-    "build_token_classifier": "kerastune_nlp.models.token_classifier",
     "train_ner": "kerastune_nlp.training.ner_trainer",
+    "train_text_classifier": "kerastune_nlp.training.text_trainer",
     "entity_scores": "kerastune_nlp.evaluation.ner_metrics",
 }
 
-__all__ = ["errors", "DataConfig", "ModelConfig", "TrainConfig", "__version__", *_LAZY]
+__all__ = ["errors", "DataConfig", "NERDataConfig", "TextDataConfig", "ClassificationConfig",
+           "RegressionConfig", "ModelConfig", "TrainConfig", "__version__", *_LAZY]
 
 
 def __getattr__(name):

@@ -1,8 +1,15 @@
-"""Typed, validated settings for each pipeline stage.
+"""Typed, validated settings, one frozen dataclass per concern.
 
-Settings live in frozen dataclasses so a run can be written to
-`run_config.json` and read back exactly; Keras objects receive them unpacked
-as flat keyword arguments.
+- `DataConfig`: what every task shares (files, encoding, length, padding, splits).
+- `NERDataConfig`: NER-only data settings (windows, tag scheme).
+- `TextDataConfig` and its task variants: the sequence tasks' own settings.
+- `ModelConfig`: backbone and head.
+- `TrainConfig`: optimisation, precision, devices, checkpoints.
+
+Each field carries its command-line help in its metadata; the CLI builds one
+flag per field, named as the field (`learning_rate` -> `--learning-rate`),
+plus the few historical aliases in `FLAG_ALIASES`. A run writes these
+dataclasses to `run_config.json` and reads them back with `from_dict`.
 """
 
 from __future__ import annotations
@@ -21,6 +28,23 @@ PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 STRATEGIES = ("auto", "none", "mirrored", "multiworker", "tpu")
 PEFT_METHODS = ("none", "lora", "bitfit")
 LORA_TARGETS = ("query", "key", "value", "output")
+FILE_FORMATS = ("csv", "tsv", "json", "jsonl", "label_text")
+CLEANING_STEPS = ("nfc", "nfkc", "whitespace", "html", "urls", "lowercase", "dedupe", "drop_empty")
+
+# --quick: a seeded subset that trains in about 2 minutes on 2 CPU cores. Small
+# batches and a higher rate give its few hundred steps a real (non-zero) score.
+QUICK_SIZES = {"train": 800, "dev": 200, "test": 400}
+QUICK_TRAINING = {"epochs": 3, "batch_size": 8, "learning_rate": 3e-4}
+
+
+def setting(default, help: str, choices=None, **kwargs):
+    """A dataclass field with its command-line help (and allowed values)."""
+    metadata = {"help": help}
+    if choices is not None:
+        metadata["choices"] = tuple(choices)
+    if isinstance(default, (list, tuple)):
+        return dataclasses.field(default_factory=lambda: tuple(default), metadata=metadata, **kwargs)
+    return dataclasses.field(default=default, metadata=metadata, **kwargs)
 
 
 def _require(condition: bool, arg: str, value: Any, expected: str) -> None:
@@ -28,56 +52,216 @@ def _require(condition: bool, arg: str, value: Any, expected: str) -> None:
         raise ConfigError(f"Expected `{arg}` {expected}. Received: `{arg}`={value!r}")
 
 
+def _check_choices(config) -> None:
+    for field in dataclasses.fields(config):
+        choices = field.metadata.get("choices")
+        value = getattr(config, field.name)
+        if choices is None or value is None:
+            continue
+        values = value if isinstance(value, tuple) else (value,)
+        bad = [v for v in values if v not in choices]
+        _require(not bad, field.name, value, f"to be {'a subset' if isinstance(value, tuple) else 'one'} "
+                 f"of {choices}")
+
+
+def _as_tuple(config, name: str) -> None:
+    value = getattr(config, name)
+    if isinstance(value, str):
+        value = tuple(part.strip() for part in value.split(",") if part.strip())
+    # Stored as a tuple so the config stays hashable after a JSON round trip.
+    object.__setattr__(config, name, tuple(value))
+
+
+def parse_split(value) -> tuple[float, ...]:
+    """`0.7,0.15,0.15`, `70/15/15` or a sequence -> ratios summing to 1."""
+    if isinstance(value, str):
+        parts = [p for p in value.replace("/", ",").replace(":", ",").split(",") if p.strip()]
+        try:
+            numbers = [float(p) for p in parts]
+        except ValueError:
+            raise ConfigError(
+                "Expected `split` as two or three numbers separated by commas or slashes, e.g. "
+                f"0.7,0.15,0.15 or 70/15/15. Received: `split`={value!r}"
+            ) from None
+    else:
+        numbers = [float(v) for v in value]
+    total = sum(numbers)
+    if len(numbers) not in (2, 3) or any(n <= 0 for n in numbers) or total <= 0:
+        raise ConfigError(
+            "Expected `split` as two or three positive shares (train,dev[,test]), e.g. "
+            f"0.7,0.15,0.15 or 70/15/15. Received: `split`={value!r}"
+        )
+    if abs(total - 1.0) > 1e-6 and abs(total - 100.0) > 1e-6:
+        raise ConfigError(
+            f"Expected the `split` shares to sum to 1 (or to 100 as percentages). Received: "
+            f"`split`={value!r}, which sums to {total:g}."
+        )
+    return tuple(round(n / total, 6) for n in numbers)
+
+
 @dataclasses.dataclass(frozen=True)
 class DataConfig:
-    """How text becomes model input.
+    """What every task shares about its data.
 
     Args:
-        max_length: int. Sub-tokens per window, special tokens included. A
-            longer sentence is split into overlapping windows; no word is
-            dropped. Defaults to 128.
-        window_stride: int or None. Sub-tokens shared by consecutive windows,
-            so words near a cut still see context. None takes a quarter of
-            `max_length` (32 for 128). Defaults to None.
-        label_all_subtokens: bool. Train on every sub-token of a word instead
-            of the first only (scoring always uses the first). Defaults to False.
+        train, dev, test: str or None. Data files (CoNLL for ner; CSV, TSV,
+            JSON, JSONL or `LABEL text` lines for the sequence tasks). With no
+            files the task's bundled data set is used (WNUT-17 for ner, TREC
+            for classification). Without `dev`, a seeded share of `train` is
+            held out. Defaults to None.
+        dataset: str or None. A data set loaded through `datasets` (needs the
+            hub). Defaults to None.
         encoding: str. Encoding of the data files. Defaults to "utf-8".
-        tag_scheme: str. "auto", "iob1" or "iob2" (see `read_conll`).
-            Defaults to "auto".
+        max_length: int. Sub-tokens per input, special tokens included. NER
+            splits longer sentences into overlapping windows (no word is
+            dropped); sequence tasks truncate and report how many texts were
+            cut. Defaults to 128.
         padding: str. "bucket" groups training examples of similar length and
-            pads each batch to its own longest row (rounded up to a multiple
-            of 8, or of 16 under XLA so few shapes compile); "max_length"
-            pads every row to `max_length`, the tutorials' way, kept for
-            comparison. Defaults to "bucket".
+            pads each batch to its own longest row; "max_length" pads every
+            row to `max_length`. Defaults to "bucket".
+        split: tuple of float. Train/dev/test shares when only `train` is
+            given (stratified and seeded for sequence tasks). Defaults to
+            (0.7, 0.15, 0.15).
+        quick: bool. Train on a seeded subset (800/200/400) for a run of a
+            couple of minutes; unless set elsewhere epochs/batch size/learning
+            rate become 3/8/3e-4. Defaults to False.
     """
 
-    max_length: int = 128
-    window_stride: int | None = None
-    label_all_subtokens: bool = False
-    encoding: str = "utf-8"
-    tag_scheme: str = "auto"
-    padding: str = "bucket"
+    train: str | None = setting(None, "training file (default: the task's bundled data set)")
+    dev: str | None = setting(None, "development file; if omitted, a seeded share of --train is held out")
+    test: str | None = setting(None, "test file, scored once at the end")
+    dataset: str | None = setting(None, "a data set through `datasets`, e.g. conll2003 (needs the hub)")
+    encoding: str = setting("utf-8", "encoding of the data files")
+    max_length: int = setting(128, "sub-tokens per input; ner splits longer sentences into overlapping "
+                                    "windows, sequence tasks truncate (and say how many)")
+    padding: str = setting("bucket", "bucket: pad each batch of similar lengths; max_length: pad every "
+                                     "row to --max-length", choices=PADDINGS)
+    split: tuple = setting((0.7, 0.15, 0.15), "train/dev/test shares when only --train is given, "
+                                              "e.g. 0.7,0.15,0.15 or 70/15/15")
+    quick: bool = setting(False, "a seeded subset (800/200/400) for a run of a couple of minutes; "
+                                 "unless given, epochs/batch size/learning rate become 3/8/3e-4")
 
     def __post_init__(self):
-        _require(self.max_length >= 8, "max_length", self.max_length, "to be at least 8")
-        _require(
-            self.window_stride is None or 0 <= self.window_stride <= self.max_length // 2,
-            "window_stride",
-            self.window_stride,
-            f"to be between 0 and max_length // 2 ({self.max_length // 2})",
-        )
-        _require(
-            self.tag_scheme in ("auto", "iob1", "iob2"),
-            "tag_scheme",
-            self.tag_scheme,
-            'to be one of "auto", "iob1", "iob2"',
-        )
-        _require(self.padding in PADDINGS, "padding", self.padding, f"to be one of {PADDINGS}")
+        _require(isinstance(self.max_length, int) and self.max_length >= 8, "max_length", self.max_length,
+                 "to be an integer of at least 8")
+        object.__setattr__(self, "split", parse_split(self.split))
+        if self.dataset and self.train:
+            raise ConfigError(
+                f"Pass either `dataset` or `train`/`dev`/`test` files, not both. Received: "
+                f"`dataset`={self.dataset!r}, `train`={self.train!r}."
+            )
+        if (self.dev or self.test) and not self.train:
+            raise ConfigError(
+                f"`dev`/`test` files need a `train` file as well. Received: `dev`={self.dev!r}, "
+                f"`test`={self.test!r} and no `train` (--train)."
+            )
+        _check_choices(self)
 
-    @property
-    def stride(self) -> int:
-        """The window overlap in sub-tokens, `window_stride` or its default."""
-        return self.window_stride if self.window_stride is not None else self.max_length // 4
+
+@dataclasses.dataclass(frozen=True)
+class NERDataConfig:
+    """NER-only data settings.
+
+    Args:
+        window_stride: int or None. Sub-tokens shared by consecutive windows
+            of a long sentence, so words near a cut still see context. None
+            takes a quarter of `max_length`. Defaults to None.
+        label_all_subtokens: bool. Train on every sub-token of a word instead
+            of the first only (scoring always uses the first). Defaults to False.
+        tag_scheme: str. "auto", "iob1" or "iob2" (IOB1 is converted to IOB2).
+            Defaults to "auto".
+    """
+
+    window_stride: int | None = setting(None, "sub-tokens shared by consecutive windows of a long "
+                                              "sentence (default max_length // 4)")
+    label_all_subtokens: bool = setting(False, "train on every sub-token, not only the first of each word")
+    tag_scheme: str = setting("auto", "tag scheme of the files; IOB1 is converted to IOB2",
+                              choices=("auto", "iob1", "iob2"))
+
+    def __post_init__(self):
+        if self.window_stride is not None:
+            _require(self.window_stride >= 0, "window_stride", self.window_stride, "to be >= 0")
+        _check_choices(self)
+
+    def stride(self, max_length: int) -> int:
+        """The window overlap in sub-tokens for `max_length`."""
+        stride = self.window_stride if self.window_stride is not None else max_length // 4
+        _require(stride <= max_length // 2, "window_stride", stride,
+                 f"to be at most max_length // 2 ({max_length // 2})")
+        return stride
+
+
+@dataclasses.dataclass(frozen=True)
+class TextDataConfig:
+    """The sequence tasks' own data settings (classification, multilabel, regression).
+
+    Args:
+        text_column, text_pair_column, label_column: str. Columns (or JSON
+            keys) of the text, the optional second text of a pair, and the label.
+        file_format: str or None. "csv", "tsv", "json", "jsonl" or
+            "label_text"; None infers it from the suffix. Defaults to None.
+        empty: str. "drop" empty texts (with a count) or "error". Defaults to "drop".
+        clean: tuple of str. Cleaning steps, in order (each reports what it
+            changed). Defaults to ("nfc", "whitespace", "drop_empty").
+        augment: str. "none" or "eda" (training split only). Defaults to "none".
+        synonyms: str or None. Synonym table for EDA (word<TAB>syn1,syn2).
+        augment_per_example: int. EDA variants per example. Defaults to 4.
+    """
+
+    text_column: str = setting("text", "column/key of the text")
+    text_pair_column: str | None = setting(None, "column/key of the second text of a pair task")
+    label_column: str = setting("label", "column/key of the label")
+    file_format: str | None = setting(None, "file format (default: from the suffix; otherwise "
+                                            "`LABEL text` lines)", choices=FILE_FORMATS)
+    empty: str = setting("drop", "empty texts: drop them with a count, or stop", choices=("drop", "error"))
+    clean: tuple = setting(("nfc", "whitespace", "drop_empty"),
+                           "comma-separated cleaning steps, or 'none'", choices=CLEANING_STEPS)
+    augment: str = setting("none", "augment the training split with EDA (WordNet or --synonyms)",
+                           choices=("none", "eda"))
+    synonyms: str | None = setting(None, "synonym table for EDA: word<TAB>syn1,syn2 per line")
+    augment_per_example: int = setting(4, "EDA variants per training example")
+
+    def __post_init__(self):
+        if self.clean in ("none", ("none",), None):
+            object.__setattr__(self, "clean", ())
+        _as_tuple(self, "clean")
+        if self.text_column == self.label_column or self.text_pair_column in (self.label_column,):
+            raise ConfigError(
+                "Expected the text and label columns to differ: training on the label itself "
+                f"teaches nothing. Received: `text_column`={self.text_column!r}, "
+                f"`text_pair_column`={self.text_pair_column!r}, `label_column`={self.label_column!r}. "
+                "Pass the column that holds the text as --text-column."
+            )
+        if self.text_pair_column is not None and self.text_pair_column == self.text_column:
+            raise ConfigError(
+                f"Expected `text_pair_column` to differ from `text_column`. Received: both "
+                f"{self.text_column!r}."
+            )
+        _require(self.augment_per_example >= 1, "augment_per_example", self.augment_per_example,
+                 "to be at least 1")
+        _check_choices(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class ClassificationConfig(TextDataConfig):
+    """Classification settings: the text data settings plus class weighting.
+
+    Args:
+        class_weights: bool. Weight classes by inverse frequency. Defaults to False.
+    """
+
+    class_weights: bool = setting(False, "weight classes by inverse frequency (classification)")
+
+
+@dataclasses.dataclass(frozen=True)
+class RegressionConfig(TextDataConfig):
+    """Regression settings: the text data settings plus the loss.
+
+    Args:
+        loss: str. "mse" or "mae" (targets are standardised). Defaults to "mse".
+    """
+
+    loss: str = setting("mse", "regression loss", choices=("mse", "mae"))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,9 +278,9 @@ class ModelConfig:
             which can run code). Defaults to False.
     """
 
-    backbone: str = DEFAULT_BACKBONE
-    dropout: float | None = None
-    allow_pickle: bool = False
+    backbone: str = setting(DEFAULT_BACKBONE, "bundled short name (offline), local model folder, or hub id")
+    dropout: float | None = setting(None, "dropout before the head (default: the backbone's)")
+    allow_pickle: bool = setting(False, "allow loading pytorch_model.bin (a pickle: only for files you trust)")
 
     def __post_init__(self):
         _require(bool(self.backbone), "backbone", self.backbone, "to be a non-empty name or path")
@@ -111,104 +295,79 @@ class TrainConfig:
     Args:
         epochs: int. Passes over the training set. Defaults to 3.
         batch_size: int. The GLOBAL batch: examples (windows) per optimizer
-            micro-step summed over all replicas. Each of R replicas gets
-            `batch_size // R` (it must divide evenly); with gradient
-            accumulation over N micro-steps an update sees `N * batch_size`
-            examples. Defaults to 8.
-        learning_rate: float. Peak AdamW rate after warmup. Defaults to 2e-4:
-            the small default backbone (MiniLM, hidden 384) wants more than
-            BERT-base's usual 5e-5; on WNUT-17 dev, 1e-4 with batch 16 left
-            the quick subset at F1 0 where 2e-4 with batch 8 reached 0.55.
-        weight_decay: float. Decoupled weight decay, not applied to biases
-            and LayerNorm. Defaults to 0.01.
+            micro-step summed over all replicas; each of R replicas gets
+            `batch_size // R` (it must divide evenly). Defaults to 8.
+        learning_rate: float. Peak AdamW rate after warmup. Defaults to 2e-4
+            (the small default backbone wants more than BERT-base's 5e-5).
+        weight_decay: float. Decoupled weight decay, not on biases and
+            LayerNorm. Defaults to 0.01.
         warmup_ratio: float. Share of steps with linear warmup; the rest
             decay linearly to zero. Defaults to 0.1.
-        seed: int. Seeds shuffling, dropout and head initialisation.
-            Defaults to 42.
+        seed: int. Seeds splits, shuffling, dropout and head initialisation.
         early_stopping_patience: int or None. Epochs without a better dev
-            score before stopping; None disables. Defaults to None.
-        precision: str. "float32", "mixed_float16" (GPUs; with dynamic loss
-            scaling), "mixed_bfloat16" (TPUs, recent CPUs) or "auto":
-            mixed_float16 on a GPU, mixed_bfloat16 on a TPU, float32 on a
-            CPU (bfloat16 is emulated, hence slow, on CPUs without bf16
-            instructions). Logits, loss and metrics stay float32.
-            Defaults to "auto".
-        jit_compile: bool. Compile the train step with XLA. Defaults to False.
-        gradient_accumulation_steps: int. Micro-batches summed before one
-            optimizer update. Defaults to 1.
-        strategy: str. "none" (one device), "mirrored" (all GPUs, or all
-            logical devices, of this machine), "multiworker" (several
-            machines, from the `TF_CONFIG` environment variable), "tpu", or
-            "auto": multiworker when TF_CONFIG names several workers, mirrored
-            when there are several GPUs, else none. Defaults to "auto".
-        layerwise_lr_decay: float or None. Each layer below the top gets the
-            rate of the layer above times this factor (e.g. 0.9); the
-            embeddings get the lowest. None disables. Defaults to None.
-        unfreeze_layers_per_epoch: int or None. Gradual unfreezing: epoch 1
-            trains the head and the top k encoder layers, each later epoch k
-            more, the embeddings last. None trains everything from the start.
-            Defaults to None.
-        freeze_embeddings: bool. Keep the embedding layer fixed. Defaults to False.
-        freeze_layers: int. Keep the bottom k encoder layers fixed. Defaults to 0.
-        peft: str. Parameter-efficient fine-tuning: "none", "lora" (low-rank
-            adapters on the attention projections; the backbone is frozen and
-            adapters are merged into its weights when saved) or "bitfit"
-            (biases only). The head always trains. Defaults to "none".
-        lora_rank: int. Rank of the LoRA adapters. Defaults to 8.
-        lora_alpha: float. LoRA scale numerator (updates scale by
-            alpha / rank). Defaults to 16.
-        lora_dropout: float. Dropout on the adapters' input. Defaults to 0.1.
-        lora_targets: tuple of str. Projections that get adapters, from
-            "query", "key", "value", "output". Defaults to ("query", "value").
-        checkpoint_every_steps: int or None. Back up model and optimizer every
-            this many steps so a killed run resumes mid-epoch; None backs up
-            at epoch ends only. Defaults to 200.
-        deterministic: bool. Deterministic TF ops: the same seed gives the
-            same numbers on the same machine (slower on GPUs). Defaults to True.
+            score before stopping; None disables.
+        precision: str. "float32", "mixed_float16", "mixed_bfloat16" or
+            "auto" (fp16 on GPUs, bf16 on TPUs, float32 on CPUs).
+        jit_compile: bool. Compile the train step with XLA.
+        gradient_accumulation_steps: int. Micro-batches summed per update.
+        strategy: str. "none", "mirrored", "multiworker", "tpu" or "auto".
+        layerwise_lr_decay: float or None. Layer-wise rate decay factor.
+        unfreeze_layers_per_epoch: int or None. Gradual unfreezing.
+        freeze_embeddings: bool. Keep the embeddings fixed.
+        freeze_layers: int. Keep the bottom k encoder layers fixed.
+        peft: str. "none", "lora" or "bitfit".
+        lora_rank, lora_alpha, lora_dropout, lora_targets: LoRA settings.
+        checkpoint_every_steps: int or None. Crash backup interval in steps
+            (plus one at every epoch end); None backs up at epoch ends only.
+        deterministic: bool. Deterministic TF ops. Defaults to True.
+        keep_optimizer_state: bool. Keep the best epoch's optimizer state
+            (`checkpoints/`) in the finished run directory; by default a
+            finished run holds only the model. Defaults to False.
     """
 
-    epochs: int = 3
-    batch_size: int = 8
-    learning_rate: float = 2e-4
-    weight_decay: float = 0.01
-    warmup_ratio: float = 0.1
-    seed: int = 42
-    early_stopping_patience: int | None = None
-    precision: str = "auto"
-    jit_compile: bool = False
-    gradient_accumulation_steps: int = 1
-    strategy: str = "auto"
-    layerwise_lr_decay: float | None = None
-    unfreeze_layers_per_epoch: int | None = None
-    freeze_embeddings: bool = False
-    freeze_layers: int = 0
-    peft: str = "none"
-    lora_rank: int = 8
-    lora_alpha: float = 16.0
-    lora_dropout: float = 0.1
-    lora_targets: tuple[str, ...] = ("query", "value")
-    checkpoint_every_steps: int | None = 200
-    deterministic: bool = True
+    epochs: int = setting(3, "passes over the training set")
+    batch_size: int = setting(8, "global batch: examples (windows) per step over all replicas")
+    learning_rate: float = setting(2e-4, "peak AdamW learning rate")
+    weight_decay: float = setting(0.01, "decoupled weight decay (not on biases and LayerNorm)")
+    warmup_ratio: float = setting(0.1, "share of steps with linear warmup")
+    seed: int = setting(42, "seeds splits, shuffling, dropout and head initialisation")
+    early_stopping_patience: int | None = setting(None, "stop after this many epochs without a better "
+                                                        "dev score")
+    precision: str = setting("auto", "auto: mixed_float16 on GPUs, mixed_bfloat16 on TPUs, float32 on CPUs",
+                             choices=PRECISIONS)
+    jit_compile: bool = setting(False, "compile the train step with XLA")
+    gradient_accumulation_steps: int = setting(1, "micro-batches per optimizer update")
+    strategy: str = setting("auto", "devices: none, mirrored (this machine's GPUs), multiworker "
+                                    "(TF_CONFIG), tpu, or auto", choices=STRATEGIES)
+    layerwise_lr_decay: float | None = setting(None, "each lower layer gets FACTOR times the rate of the "
+                                                     "one above (e.g. 0.9)")
+    unfreeze_layers_per_epoch: int | None = setting(None, "gradual unfreezing: K more layers train each "
+                                                          "epoch, top first")
+    freeze_embeddings: bool = setting(False, "keep the embeddings fixed")
+    freeze_layers: int = setting(0, "keep the bottom K encoder layers fixed")
+    peft: str = setting("none", "lora: low-rank adapters on attention; bitfit: biases only",
+                        choices=PEFT_METHODS)
+    lora_rank: int = setting(8, "rank of the LoRA adapters")
+    lora_alpha: float = setting(16.0, "LoRA scale numerator (updates scale by alpha / rank)")
+    lora_dropout: float = setting(0.1, "dropout on the LoRA adapters' input")
+    lora_targets: tuple = setting(("query", "value"), "comma-separated projections that get adapters",
+                                  choices=LORA_TARGETS)
+    checkpoint_every_steps: int | None = setting(200, "crash backup every STEPS steps and at epoch ends")
+    deterministic: bool = setting(True, "deterministic kernels: the same seed gives the same numbers")
+    keep_optimizer_state: bool = setting(False, "keep the best epoch's optimizer state in the run "
+                                                "directory (checkpoints/)")
 
     def __post_init__(self):
+        _as_tuple(self, "lora_targets")
+        _check_choices(self)
         _require(self.epochs >= 1, "epochs", self.epochs, "to be at least 1")
         _require(self.batch_size >= 1, "batch_size", self.batch_size, "to be at least 1")
-        _require(
-            0.0 < self.learning_rate < 1.0, "learning_rate", self.learning_rate, "to be in (0, 1)"
-        )
+        _require(0.0 < self.learning_rate < 1.0, "learning_rate", self.learning_rate, "to be in (0, 1)")
         _require(self.weight_decay >= 0.0, "weight_decay", self.weight_decay, "to be >= 0")
-        _require(
-            0.0 <= self.warmup_ratio < 1.0, "warmup_ratio", self.warmup_ratio, "to be in [0, 1)"
-        )
+        _require(0.0 <= self.warmup_ratio < 1.0, "warmup_ratio", self.warmup_ratio, "to be in [0, 1)")
         if self.early_stopping_patience is not None:
-            _require(
-                self.early_stopping_patience >= 1,
-                "early_stopping_patience",
-                self.early_stopping_patience,
-                "to be at least 1 or None",
-            )
-        _require(self.precision in PRECISIONS, "precision", self.precision, f"to be one of {PRECISIONS}")
-        _require(self.strategy in STRATEGIES, "strategy", self.strategy, f"to be one of {STRATEGIES}")
+            _require(self.early_stopping_patience >= 1, "early_stopping_patience",
+                     self.early_stopping_patience, "to be at least 1 or None")
         _require(self.gradient_accumulation_steps >= 1, "gradient_accumulation_steps",
                  self.gradient_accumulation_steps, "to be at least 1")
         if self.layerwise_lr_decay is not None:
@@ -218,14 +377,10 @@ class TrainConfig:
             _require(self.unfreeze_layers_per_epoch >= 1, "unfreeze_layers_per_epoch",
                      self.unfreeze_layers_per_epoch, "to be at least 1 or None")
         _require(self.freeze_layers >= 0, "freeze_layers", self.freeze_layers, "to be >= 0")
-        _require(self.peft in PEFT_METHODS, "peft", self.peft, f"to be one of {PEFT_METHODS}")
         _require(self.lora_rank >= 1, "lora_rank", self.lora_rank, "to be at least 1")
         _require(self.lora_alpha > 0, "lora_alpha", self.lora_alpha, "to be > 0")
         _require(0.0 <= self.lora_dropout < 1.0, "lora_dropout", self.lora_dropout, "to be in [0, 1)")
-        # Stored as a tuple so the config stays hashable after a JSON round trip.
-        object.__setattr__(self, "lora_targets", tuple(self.lora_targets))
-        unknown = [t for t in self.lora_targets if t not in LORA_TARGETS]
-        _require(bool(self.lora_targets) and not unknown, "lora_targets", self.lora_targets,
+        _require(bool(self.lora_targets), "lora_targets", self.lora_targets,
                  f"to be a non-empty subset of {LORA_TARGETS}")
         if self.checkpoint_every_steps is not None:
             _require(self.checkpoint_every_steps >= 1, "checkpoint_every_steps",
@@ -238,16 +393,37 @@ class TrainConfig:
             )
 
 
+# Flags kept from earlier releases (and shorter to type) -> the field they set.
+# Every field also has its own `--field-name` flag.
+FLAG_ALIASES = {
+    "--xla": ("train", "jit_compile"),
+    "--gradient-accumulation": ("train", "gradient_accumulation_steps"),
+    "--early-stopping": ("train", "early_stopping_patience"),
+    "--checkpoint-every": ("train", "checkpoint_every_steps"),
+    "--unfreeze-per-epoch": ("train", "unfreeze_layers_per_epoch"),
+    "--format": ("task_config", "file_format"),
+}
+# Boolean fields whose default is True get a negative flag as well.
+NEGATIVE_FLAGS = {"--nondeterministic": ("train", "deterministic")}
+
+
 def to_dict(config) -> dict:
-    return dataclasses.asdict(config)
+    values = dataclasses.asdict(config)
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
 
 
-def from_dict(cls, values: dict):
+def from_dict(cls, values: dict | None, where: str = ""):
     """Builds `cls` from a dict, naming any key it does not know."""
+    values = dict(values or {})
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - names)
     if unknown:
+        import difflib
+
+        hints = {k: difflib.get_close_matches(k, names, n=1) for k in unknown}
+        hint = "; ".join(f"{k!r} (did you mean {v[0]!r}?)" for k, v in hints.items() if v)
         raise ConfigError(
-            f"Unknown {cls.__name__} keys {unknown}. Expected a subset of {sorted(names)}."
+            f"Unknown {cls.__name__} keys {unknown}{' in ' + where if where else ''}. "
+            f"Expected a subset of {sorted(names)}.{' ' + hint if hint else ''}"
         )
     return cls(**values)

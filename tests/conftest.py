@@ -1,4 +1,4 @@
-"""Shared fixtures: tiny random-init backbones of three families, saved to disk.
+"""Shared fixtures: tiny random-init backbones of six families, saved to disk.
 
 Each is a real Hugging Face model directory (config.json, tokenizer files,
 tf_model.h5) small enough to build and train a step in seconds, so tests
@@ -50,6 +50,29 @@ def _train_byte_bpe(directory: Path) -> None:
     tokenizer.save_model(str(directory))
 
 
+def _train_unigram(directory: Path, specials: list[str], template: tuple[str, str]) -> Path:
+    """A sentencepiece-style Unigram tokenizer (the XLM-R / DeBERTa-v3 kind) as tokenizer.json.
+
+    Trained with the `tokenizers` library, so no `sentencepiece` install and no
+    slow tokenizer are needed: the fast class loads from tokenizer.json alone.
+    """
+    from tokenizers import SentencePieceUnigramTokenizer
+    from tokenizers.processors import TemplateProcessing
+
+    tokenizer = SentencePieceUnigramTokenizer()
+    tokenizer.train_from_iterator(
+        _CORPUS * 5, vocab_size=300, special_tokens=specials, unk_token=specials[3], show_progress=False,
+    )
+    bos, eos = template
+    tokenizer.post_processor = TemplateProcessing(
+        single=f"{bos} $A {eos}", pair=f"{bos} $A {eos} $B {eos}",
+        special_tokens=[(bos, specials.index(bos)), (eos, specials.index(eos))],
+    )
+    path = directory / "unigram.json"
+    tokenizer.save(str(path))
+    return path
+
+
 def make_tiny_backbone(directory: Path, family: str) -> Path:
     """Writes a 2-layer, 32-hidden random-init backbone of `family` to `directory`."""
     import transformers
@@ -81,6 +104,42 @@ def make_tiny_backbone(directory: Path, family: str) -> Path:
             bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
             max_position_embeddings=66,
         )
+    elif family == "electra":
+        _train_wordpiece(directory)
+        tokenizer = transformers.ElectraTokenizerFast(str(directory / "vocab.txt"))
+        # embedding_size < hidden_size, as in the real ELECTRA checkpoints, so
+        # the `embeddings_project` layer exists.
+        config = transformers.ElectraConfig(
+            vocab_size=tokenizer.vocab_size, embedding_size=16, hidden_size=32, num_hidden_layers=2,
+            num_attention_heads=2, intermediate_size=64, **common,
+        )
+    elif family == "deberta-v2":
+        # [PAD]=0, [CLS]=1, [SEP]=2, [UNK]=3 as in the DeBERTa-v3 vocab.
+        specials = ["[PAD]", "[CLS]", "[SEP]", "[UNK]", "[MASK]"]
+        tokenizer_file = _train_unigram(directory, specials, ("[CLS]", "[SEP]"))
+        tokenizer = transformers.DebertaV2TokenizerFast(
+            tokenizer_file=str(tokenizer_file), pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]",
+            unk_token="[UNK]", mask_token="[MASK]", bos_token="[CLS]", eos_token="[SEP]",
+        )
+        # DeBERTa-v3's layout: relative attention with log buckets, the
+        # encoder-level LayerNorm on the relative embeddings, no absolute
+        # positions and no token types.
+        config = transformers.DebertaV2Config(
+            vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+            intermediate_size=64, relative_attention=True, position_buckets=16, norm_rel_ebd="layer_norm",
+            pos_att_type=["p2c", "c2p"], share_att_key=True, position_biased_input=False,
+            type_vocab_size=0, pad_token_id=0, **common,
+        )
+    elif family == "xlm-roberta":
+        specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+        tokenizer_file = _train_unigram(directory, specials, ("<s>", "</s>"))
+        tokenizer = transformers.XLMRobertaTokenizerFast(tokenizer_file=str(tokenizer_file))
+        config = transformers.XLMRobertaConfig(
+            vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2,
+            num_attention_heads=2, intermediate_size=64, pad_token_id=tokenizer.pad_token_id,
+            bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+            max_position_embeddings=66,
+        )
     else:
         raise ValueError(family)
     tokenizer.model_max_length = config.max_position_embeddings
@@ -88,13 +147,26 @@ def make_tiny_backbone(directory: Path, family: str) -> Path:
     model = TFAutoModel.from_config(config)
     model(model.dummy_inputs)
     model.save_pretrained(str(directory))
+    (directory / "unigram.json").unlink(missing_ok=True)  # tokenizer.json holds it now
     return directory
+
+
+ALL_FAMILIES = ("bert", "distilbert", "roberta", "electra", "deberta-v2", "xlm-roberta")
 
 
 @pytest.fixture(scope="session")
 def tiny_backbones(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("backbones")
     return {family: make_tiny_backbone(root / family, family) for family in ("bert", "distilbert", "roberta")}
+
+
+@pytest.fixture(scope="session")
+def all_tiny_backbones(tiny_backbones, tmp_path_factory) -> dict[str, Path]:
+    """All six families; reuses the three of `tiny_backbones`."""
+    root = tmp_path_factory.mktemp("more_backbones")
+    extra = {family: make_tiny_backbone(root / family, family) for family in ALL_FAMILIES
+             if family not in tiny_backbones}
+    return {family: {**tiny_backbones, **extra}[family] for family in ALL_FAMILIES}
 
 
 @pytest.fixture(scope="session")

@@ -116,18 +116,16 @@ def test_text_task_errors_name_file_and_columns(tmp_path, capsys):
 
 
 def test_speed_and_strategy_flags_reach_the_train_config():
-    import argparse
+    from kerastune_nlp.cli import build_parser
+    from kerastune_nlp.cli.flags import settings_from_args
 
-    from kerastune_nlp.cli import add_ner_train_arguments, configs_from_args
-
-    parser = argparse.ArgumentParser()
-    add_ner_train_arguments(parser)
-    args = parser.parse_args([
+    args = build_parser().parse_args(["train",
         "--precision", "mixed_bfloat16", "--xla", "--gradient-accumulation", "4", "--strategy", "mirrored",
         "--padding", "max_length", "--layerwise-lr-decay", "0.9", "--peft", "lora", "--lora-rank", "4",
         "--lora-targets", "query,key,value", "--checkpoint-every", "50",
     ])
-    _, data, train = configs_from_args(args)
+    settings = settings_from_args(args)
+    data, train = settings.data, settings.train
     assert data.padding == "max_length"
     assert (train.precision, train.jit_compile, train.gradient_accumulation_steps, train.strategy) == (
         "mixed_bfloat16", True, 4, "mirrored")

@@ -19,6 +19,7 @@ import logging
 import re
 from pathlib import Path
 
+from kerastune_nlp.backbones import families
 from kerastune_nlp.errors import (
     BackboneError,
     ConfigError,
@@ -156,6 +157,7 @@ def _resolve_directory(name: str, directory: Path, allow_pickle: bool) -> Resolv
             )
     for candidate in _TF_H5:
         if (directory / candidate).is_file():
+            _check_h5(directory / candidate)
             return ResolvedBackbone(name, directory, directory / candidate, "tf-h5")
     for candidate in _PICKLE:
         if (directory / candidate).is_file():
@@ -176,16 +178,63 @@ def _resolve_directory(name: str, directory: Path, allow_pickle: bool) -> Resolv
 
 
 def _safetensors_format(path: Path) -> str:
-    from safetensors import safe_open
+    from safetensors import SafetensorError, safe_open
 
-    first_shard = path
-    if path.name.endswith(".index.json"):
-        index = json.loads(path.read_text())
-        first_shard = path.parent / sorted(set(index["weight_map"].values()))[0]
-    with safe_open(str(first_shard), framework="np") as handle:
-        metadata = handle.metadata() or {}
+    formats = set()
+    # Every shard's header is read (cheap: no tensor data), so a truncated
+    # shard is reported here, before a model is built.
+    for shard in _shards(path):
+        try:
+            with safe_open(str(shard), framework="np") as handle:
+                formats.add((handle.metadata() or {}).get("format"))
+        except (SafetensorError, OSError) as error:
+            raise _broken_weights_error(shard, "a safetensors", error) from error
     # Files written by TF `save_pretrained` say "tf"; PyTorch ones "pt" or nothing.
-    return "tf-safetensors" if metadata.get("format") == "tf" else "pt-safetensors"
+    return "tf-safetensors" if formats == {"tf"} else "pt-safetensors"
+
+
+def _check_h5(path: Path) -> None:
+    """Refuses an h5 file that h5py cannot open: random bytes, or truncated.
+
+    Opening reads only the superblock, which records the file's full length,
+    so a short file fails here ("truncated file: eof = ...") before a model
+    is built.
+    """
+    import h5py
+
+    for shard in _shards(path):
+        try:
+            with h5py.File(str(shard), "r"):
+                pass
+        except OSError as error:
+            raise _broken_weights_error(shard, "an HDF5", error) from error
+
+
+def _broken_weights_error(path: Path, kind: str, error) -> BackboneError:
+    """The error for a weights file that cannot be read (truncated, wrong format).
+
+    `kind` is "a safetensors" or "an HDF5".
+    """
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(64)
+    except OSError:
+        head = b""
+    fix = ("Re-download it (an interrupted download leaves a short file), "
+           "or re-save the model with `save_pretrained`")
+    if not path.is_file():
+        cause = "is missing (the shard index lists it)"
+    elif head.startswith(b"version https://git-lfs"):
+        cause = "is a Git LFS pointer, not the weights"
+        fix = "Run `git lfs pull` in that repository, or re-download it"
+    else:
+        cause = f"is truncated or not {kind} file"
+    # First sentence only: transformers' h5 message goes on to suggest
+    # from_pt=True, which does not apply here.
+    detail = str(error).strip().split(". ")[0].rstrip(".")
+    return BackboneError(
+        f"Cannot read the backbone weights {str(path)!r}: the file {cause} ({detail}). {fix}."
+    )
 
 
 def load_config(resolved: ResolvedBackbone):
@@ -258,9 +307,9 @@ def freeze_unused_pooler(backbone) -> None:
 
     Our heads read hidden states, never the pooler output, so it gets no
     gradient; training it would only cost optimizer slots and warnings.
+    DistilBERT, ELECTRA and DeBERTa-v2 base models have no pooler.
     """
-    main_layer = getattr(backbone, getattr(backbone, "base_model_prefix", ""), None)
-    pooler = getattr(main_layer, "pooler", None)
+    pooler = families.pooler(backbone)
     if pooler is not None:
         pooler.trainable = False
 
@@ -286,11 +335,18 @@ def load_pretrained_backbone(resolved: ResolvedBackbone):
     because transformers 4.55+ fails to pass a safetensors handle to its
     converter; TF-format files go through `from_pretrained`.
     """
+    from safetensors import SafetensorError
     from transformers import TFAutoModel
 
     config = load_config(resolved)
     if resolved.weights_format in ("tf-h5", "tf-safetensors"):
-        return TFAutoModel.from_pretrained(str(resolved.directory), config=config)
+        try:
+            return TFAutoModel.from_pretrained(str(resolved.directory), config=config)
+        except (OSError, SafetensorError) as error:
+            # transformers turns any h5 read failure (a truncated file passes
+            # the signature check) into "Unable to load weights from h5 file".
+            kind = "an HDF5" if resolved.weights_format == "tf-h5" else "a safetensors"
+            raise _broken_weights_error(resolved.weights_file, kind, error) from error
     if resolved.weights_format == "pt-pickle":
         if importlib.util.find_spec("torch") is None:
             raise MissingDependencyError(
@@ -302,6 +358,7 @@ def load_pretrained_backbone(resolved: ResolvedBackbone):
 
 
 def _load_pt_safetensors(resolved: ResolvedBackbone, config):
+    from safetensors import SafetensorError
     from safetensors.numpy import load_file
     from transformers.modeling_tf_pytorch_utils import load_pytorch_state_dict_in_tf2_model
 
@@ -309,7 +366,10 @@ def _load_pt_safetensors(resolved: ResolvedBackbone, config):
     model(model.dummy_inputs, training=False)  # create the variables
     state = {}
     for shard in _shards(resolved.weights_file):
-        state.update(load_file(str(shard)))
+        try:
+            state.update(load_file(str(shard)))
+        except (SafetensorError, OSError) as error:
+            raise _broken_weights_error(shard, "a safetensors", error) from error
     _, info = load_pytorch_state_dict_in_tf2_model(
         model, state, allow_missing_keys=True, output_loading_info=True, skip_logger_warnings=True
     )
@@ -334,6 +394,14 @@ def _load_pt_safetensors(resolved: ResolvedBackbone, config):
 
 def _shards(weights_file: Path) -> list[Path]:
     if weights_file.name.endswith(".index.json"):
-        index = json.loads(weights_file.read_text())
-        return [weights_file.parent / name for name in sorted(set(index["weight_map"].values()))]
+        try:
+            index = json.loads(weights_file.read_text())
+            names = sorted(set(index["weight_map"].values()))
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
+            raise BackboneError(
+                f"Cannot read the shard index {str(weights_file)!r}: expected JSON with a "
+                f"\"weight_map\" of tensor name -> shard file ({type(error).__name__}: {error}). "
+                "Re-download it, or re-save the model with `save_pretrained`."
+            ) from error
+        return [weights_file.parent / name for name in names]
     return [weights_file]

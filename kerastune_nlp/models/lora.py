@@ -12,21 +12,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from kerastune_nlp._tf import keras, tf
+from kerastune_nlp.backbones import families
+from kerastune_nlp.config import LORA_TARGETS
 from kerastune_nlp.errors import ConfigError
 
-# target -> (attribute name, required suffix of the owner's class name or None).
-# BERT/RoBERTa/ELECTRA name the attention output projection `dense` inside
-# `TF*SelfOutput`; the FFN output and intermediate layers also call theirs
-# `dense`, hence the class-name check. DistilBERT uses q_lin/k_lin/v_lin/out_lin,
-# DeBERTa-v2 query_proj/key_proj/value_proj.
-_TARGETS = {
-    "query": (("query", None), ("q_lin", None), ("query_proj", None)),
-    "key": (("key", None), ("k_lin", None), ("key_proj", None)),
-    "value": (("value", None), ("v_lin", None), ("value_proj", None)),
-    "output": (("out_lin", None), ("dense", "SelfOutput")),
-}
+# Which attribute holds each target projection in which family (BERT's
+# `query`, DistilBERT's `q_lin`, DeBERTa-v2's `query_proj`, ...) is in
+# `kerastune_nlp.backbones.families`.
+
 # Set on each layer add_lora freezes: its `trainable` flag before freezing.
 _FLAG = "_kerastune_lora_was_trainable"
+# Set on a layer that owns weights AND contains LoRA layers (DeBERTa-v2's
+# encoder owns `rel_embeddings`): `[(variable, index in _trainable_weights)]`
+# of its own weights that add_lora moved to `_non_trainable_weights`.
+_MOVED = "_kerastune_lora_moved"
 
 
 @keras.saving.register_keras_serializable(package="kerastune_nlp")
@@ -135,16 +134,16 @@ def add_lora(
     """
     _check_hyperparameters(rank, alpha, dropout)
     targets = (targets,) if isinstance(targets, str) else tuple(targets)
-    unknown = [t for t in targets if t not in _TARGETS]
+    unknown = [t for t in targets if t not in LORA_TARGETS]
     if unknown or not targets:
         raise ConfigError(
-            f"`targets` must be a non-empty subset of {sorted(_TARGETS)}. Received: `targets`={targets!r}. "
+            f"`targets` must be a non-empty subset of {sorted(LORA_TARGETS)}. Received: `targets`={targets!r}. "
             "Drop the unknown names."
         )
     layers = list(backbone._flatten_layers(include_self=True))
     if any(isinstance(layer, LoRADense) for layer in layers):
         raise ConfigError("The backbone already has LoRA layers. Call `merge_lora(backbone)` before `add_lora` again.")
-    rules = [rule for target in targets for rule in _TARGETS[target]]
+    rules = families.projections(backbone, targets)
     wrapped = 0
     for layer in layers:
         for attribute, class_suffix in rules:
@@ -171,7 +170,7 @@ def add_lora(
         raise ConfigError(
             f"No attention projection matched `targets`={targets!r} in {type(backbone).__name__}. "
             f"Attributes holding Dense layers: {seen}. Pick targets whose aliases "
-            f"({ {t: [a for a, _ in _TARGETS[t]] for t in targets} }) this architecture uses."
+            f"({families.projection_names(backbone, targets)}) this architecture uses."
         )
     _freeze_all_but_lora(backbone)
     return wrapped
@@ -203,6 +202,13 @@ def merge_lora(backbone) -> int:
         if _FLAG in layer.__dict__:
             layer.trainable = layer.__dict__[_FLAG]
             object.__delattr__(layer, _FLAG)
+        for variable, index in reversed(layer.__dict__.get(_MOVED, ())):
+            # `==` on tf.Variables compares values, so remove by identity.
+            position = next(i for i, v in enumerate(layer._non_trainable_weights) if v is variable)
+            del layer._non_trainable_weights[position]
+            layer._trainable_weights.insert(index, variable)
+        if _MOVED in layer.__dict__:
+            object.__delattr__(layer, _MOVED)
     return merged
 
 
@@ -243,17 +249,19 @@ def _freeze_all_but_lora(backbone) -> None:
     """Freezes each layer that owns weights itself, never a LoRA wrapper or its parents.
 
     A container with `trainable=False` hides all its children's weights in
-    tf_keras, so freezing a parent of a `LoRADense` would hide `A` and `B` too.
+    tf_keras, so freezing a parent of a `LoRADense` would hide `A` and `B` too:
+    such a parent (DeBERTa-v2's encoder, which owns `rel_embeddings`) keeps its
+    flag and only its own weights move to the non-trainable list.
     """
     for layer in backbone._flatten_layers(include_self=True):
         if isinstance(layer, LoRADense) or not layer.trainable or not layer._trainable_weights:
             continue
         if any(isinstance(sub, LoRADense) for sub in layer._flatten_layers(include_self=False)):
-            raise ConfigError(
-                f"{layer.name!r} owns weights and contains a LoRA layer, so it cannot be frozen without "
-                f"hiding the LoRA weights. Received: `backbone`={type(backbone).__name__}. Choose other "
-                "`targets`."
-            )
+            moved = list(enumerate(layer._trainable_weights))
+            layer._non_trainable_weights.extend(layer._trainable_weights)
+            layer._trainable_weights.clear()
+            object.__setattr__(layer, _MOVED, [(variable, index) for index, variable in moved])
+            continue
         for sub in layer._flatten_layers(include_self=True):
             _set_flag(sub, sub.trainable)
         layer.trainable = False

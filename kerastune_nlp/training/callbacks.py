@@ -14,40 +14,59 @@ from kerastune_nlp.errors import TrainingError
 logger = logging.getLogger("kerastune_nlp.training")
 
 
-class EntityF1Callback(keras.callbacks.Callback):
-    """Scores the dev set at each epoch end and logs `val_entity_f1`.
+class DevScoreCallback(keras.callbacks.Callback):
+    """Scores the dev set at each epoch end and puts the task's dev metrics into the logs.
 
-    Place it before EarlyStopping / ModelCheckpoint in the callback list so
-    they (and KerasTuner) can monitor `val_entity_f1`.
+    Place it before EarlyStopping / the best checkpoint in the callback list
+    so they (and KerasTuner) can monitor what it logs.
 
     Args:
-        tagger: an `NERTagger` sharing the model being trained.
-        sentences: dev `Sentence`s with gold tags.
+        score: callable returning the task's scores dict for the dev set.
+        to_logs: callable mapping that dict to `{log_key: float}`.
+        description: str. What the logged numbers are, for the console.
     """
 
-    def __init__(self, tagger, sentences):
+    def __init__(self, score, to_logs, description: str = "dev"):
         super().__init__()
-        self.tagger = tagger
-        self.sentences = sentences
-        self.history: list[dict] = []
+        self.score, self.to_logs, self.description = score, to_logs, description
 
     def on_epoch_end(self, epoch, logs=None):
         started = time.perf_counter()
-        scores = self.tagger.evaluate(self.sentences)
-        overall = scores["overall"]
+        entries = self.to_logs(self.score())
         if logs is not None:
-            logs["val_entity_precision"] = overall["precision"]
-            logs["val_entity_recall"] = overall["recall"]
-            logs["val_entity_f1"] = overall["f1"]
-        self.history.append({"epoch": epoch + 1, **overall})
-        logger.info(
-            "epoch %d: dev entity P/R/F1 %.4f/%.4f/%.4f (scored in %.0fs)",
-            epoch + 1,
-            overall["precision"],
-            overall["recall"],
-            overall["f1"],
-            time.perf_counter() - started,
-        )
+            logs.update(entries)
+        logger.info("epoch %d: %s %s (scored in %.0fs)", epoch + 1, self.description,
+                    "/".join(f"{v:.4f}" for v in entries.values()), time.perf_counter() - started)
+
+
+class EpochLog(keras.callbacks.Callback):
+    """Appends each finished epoch's logs to a JSON-lines file in the staging folder.
+
+    The file outlives a crash, so a resumed run reports the history of every
+    epoch, not only of those after the resume.
+    """
+
+    def __init__(self, path: Path):
+        super().__init__()
+        self.path = Path(path)
+
+    def on_epoch_end(self, epoch, logs=None):
+        entry = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()}}
+        with open(self.path, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(entry) + "\n")
+
+
+def read_epoch_log(path: Path) -> list[dict]:
+    """Epoch entries in order, the latest entry of each epoch winning (a resumed epoch repeats)."""
+    path = Path(path)
+    if not path.is_file():
+        return []
+    by_epoch = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            entry = json.loads(line)
+            by_epoch[entry["epoch"]] = entry
+    return [by_epoch[e] for e in sorted(by_epoch)]
 
 
 class StopOnNonFiniteLoss(keras.callbacks.Callback):
@@ -94,6 +113,15 @@ class StepBackup(keras.callbacks.BackupAndRestore):
             self._batches_count = 0
             self._backup(epoch=epoch, batch=steps - 1)
 
+    def _backup(self, epoch, batch=0):
+        super()._backup(epoch=epoch, batch=batch)
+        # Where a resume will start, for the console (the checkpoint holds the same).
+        steps = (self.params or {}).get("steps") or 0
+        finished_epoch = steps and batch >= steps - 1
+        progress = {"epoch": epoch + (2 if finished_epoch else 1), "step": 0 if finished_epoch else batch + 1,
+                    "steps_per_epoch": steps}
+        (Path(self.backup_dir) / "progress.json").write_text(json.dumps(progress) + "\n")
+
 
 class BestCheckpoint(keras.callbacks.ModelCheckpoint):
     """ModelCheckpoint (best only) that remembers its best score across a resume.
@@ -116,11 +144,6 @@ class BestCheckpoint(keras.callbacks.ModelCheckpoint):
                                                    "epoch": epoch + 1}) + "\n")
 
 
-# TensorFlow checkpoint format: matched by object, not by weight order, and
-# loadable into a model whose variables are mirrored across replicas.
-BEST_CHECKPOINT = "checkpoints/best.ckpt"
-
-
 def restore_best(model, best_path: Path) -> bool:
     """Loads the best-epoch weights into `model`, if a best epoch was saved."""
     if not Path(str(best_path) + ".index").exists():
@@ -129,27 +152,34 @@ def restore_best(model, best_path: Path) -> bool:
     return True
 
 
-def run_callbacks(staging: Path, monitor: str, mode: str, patience: int | None = None,
+def run_callbacks(layout, monitor: str, mode: str, patience: int | None = None,
                   backup_every_steps: int | None = None):
     """The callbacks every fine-tune uses, writing into the staging run folder.
 
-    NaN guard; best-epoch checkpoint on `monitor`; crash backup of model and
-    optimizer every `backup_every_steps` steps (else at epoch ends), so
-    rerunning the same command resumes from the last backed-up step with the
-    same total number of steps; TensorBoard logs; early stopping when
-    `patience` is set. Callbacks that compute `monitor` must come before these
-    in the list given to `fit`.
+    Epoch log (survives a resume); NaN guard; best-epoch checkpoint on
+    `monitor` (TensorFlow format: matched by object, loadable into a model
+    mirrored across replicas); crash backup of model and optimizer every
+    `backup_every_steps` steps and at epoch ends, so rerunning the same
+    command resumes from the last backed-up step with the same total number
+    of steps; TensorBoard logs; early stopping when `patience` is set.
+    Callbacks that compute `monitor` must come before these in the list.
+
+    Args:
+        layout: the staging `RunLayout`.
 
     Returns:
         `(callbacks, best_checkpoint_path)`.
     """
-    best_path = Path(staging) / BEST_CHECKPOINT
+    from kerastune_nlp.runs.layout import RunLayout
+
+    best_path = layout.best_checkpoint
     best_path.parent.mkdir(parents=True, exist_ok=True)
     callbacks = [
+        EpochLog(layout / RunLayout.EPOCH_LOG),
         StopOnNonFiniteLoss(f"The best weights so far are in {str(best_path)!r}."),
         BestCheckpoint(str(best_path), monitor=monitor, mode=mode),
-        StepBackup(str(Path(staging) / "backup"), save_freq=backup_every_steps or "epoch"),
-        keras.callbacks.TensorBoard(str(Path(staging) / "logs"), write_graph=False),
+        StepBackup(str(layout / RunLayout.BACKUP), save_freq=backup_every_steps or "epoch"),
+        keras.callbacks.TensorBoard(str(layout / RunLayout.LOGS), write_graph=False),
     ]
     if patience:
         callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=patience))

@@ -6,44 +6,36 @@ Layer-wise learning-rate decay and gradual unfreezing are per-group scales
 on the learning rate (see `FineTuneAdamW`); freezing, BitFit and LoRA change
 which variables are trainable at all, and are undone by `restore()` before
 the model is saved, so a run directory always holds a plain model.
+
+Where each family keeps those parts (and which variable belongs to which
+group) is `kerastune_nlp.backbones.families`' business; this module only
+decides what to do with them.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-import re
 
 from kerastune_nlp._tf import keras
+from kerastune_nlp.backbones import families
 from kerastune_nlp.errors import ConfigError
 
 logger = logging.getLogger("kerastune_nlp.training")
 
-_LAYER_INDEX = re.compile(r"/layer_\._(\d+)/")
-_BIAS_NAMES = ("bias:0", "beta:0", "bias", "beta")
-
 
 def num_hidden_layers(backbone_config) -> int:
-    for attribute in ("num_hidden_layers", "n_layers", "num_layers"):
-        value = getattr(backbone_config, attribute, None)
-        if isinstance(value, int):
-            return value
-    raise ConfigError(
-        f"Cannot tell how many layers the {backbone_config.model_type!r} backbone has "
-        "(no num_hidden_layers / n_layers in its config), which layer-wise options need. "
-        "Train without layerwise_lr_decay, unfreeze_layers_per_epoch and freeze_layers."
-    )
+    """Number of encoder blocks from the config (`n_layers` for DistilBERT)."""
+    return families.num_layers(backbone_config)
 
 
 def variable_group(variable, num_layers: int) -> int:
-    """0 embeddings, 1..num_layers encoder layers (bottom up), num_layers+1 the rest."""
-    name = variable.name
-    match = _LAYER_INDEX.search(name)
-    if match:
-        return 1 + min(int(match.group(1)), num_layers - 1)
-    if "/embeddings/" in name:
-        return 0
-    return num_layers + 1
+    """0 embeddings, 1..num_layers encoder layers (bottom up), num_layers+1 the rest.
+
+    Family-specific parts outside the blocks (ELECTRA's embeddings_project,
+    DeBERTa-v2's relative embeddings) are placed as `families` documents.
+    """
+    return families.variable_group(variable.name, num_layers)
 
 
 def layerwise_scales(num_layers: int, decay: float | None) -> list[float]:
@@ -129,8 +121,11 @@ def adapt_backbone(backbone, backbone_config, train_config) -> Adaptation:
         )
     elif train_config.peft == "bitfit":
         _keep_only_biases(backbone, adaptation)
+    frozen_parts = []
     if train_config.freeze_embeddings:
-        adaptation.frozen_layers.append(_embeddings(backbone))
+        # Everything in depth group 0, so freezing matches what layer-wise
+        # decay calls the embeddings (DeBERTa-v2's relative table included).
+        frozen_parts.extend(families.embedding_parts(backbone))
     if train_config.freeze_layers:
         layers = encoder_layers(backbone)
         if train_config.freeze_layers > len(layers):
@@ -139,47 +134,39 @@ def adapt_backbone(backbone, backbone_config, train_config) -> Adaptation:
                 f"Received: `freeze_layers`={train_config.freeze_layers}."
             )
         adaptation.frozen_layers.extend(layers[: train_config.freeze_layers])
+        frozen_parts.extend(families.first_layer_extras(backbone))  # e.g. DeBERTa-v2's conv
+    for owner, _, part in frozen_parts:
+        if isinstance(part, keras.layers.Layer):
+            adaptation.frozen_layers.append(part)
+        else:
+            # A weight its owner holds directly (rel_embeddings in the encoder):
+            # freezing the owner would freeze every block too.
+            _freeze_variable(owner, part, adaptation)
     for layer in adaptation.frozen_layers:
         layer.trainable = False
     return adaptation
 
 
-def _main_layer(backbone):
-    return getattr(backbone, getattr(backbone, "base_model_prefix", ""), backbone)
-
-
-def _embeddings(backbone):
-    embeddings = getattr(_main_layer(backbone), "embeddings", None)
-    if embeddings is None:
-        raise ConfigError(
-            f"Cannot find the embedding layer of {type(backbone).__name__} to freeze. "
-            "Train without freeze_embeddings."
-        )
-    return embeddings
-
-
 def encoder_layers(backbone) -> list:
     """The backbone's Transformer blocks, bottom first (BERT, RoBERTa, DistilBERT, ...)."""
-    main = _main_layer(backbone)
-    for container in ("encoder", "transformer"):
-        layers = getattr(getattr(main, container, None), "layer", None)
-        if layers:
-            return list(layers)
-    raise ConfigError(
-        f"Cannot find the encoder layers of {type(backbone).__name__} to freeze. "
-        "Train without freeze_layers."
-    )
+    return families.encoder_layers(backbone)
 
 
 def _keep_only_biases(backbone, adaptation: Adaptation) -> None:
     """BitFit (Ben Zaken et al., 2022): every bias (and LayerNorm shift) trains, nothing else."""
     for layer in backbone._flatten_layers(include_self=False):
         for variable in list(layer._trainable_weights):
-            if variable.name.split("/")[-1] in _BIAS_NAMES:
-                continue
-            index = _remove_by_identity(layer._trainable_weights, variable)
-            layer._non_trainable_weights.append(variable)
-            adaptation.moved_variables.append((layer, variable, index))
+            if not families.is_bias(variable.name):
+                _freeze_variable(layer, variable, adaptation)
+
+
+def _freeze_variable(layer, variable, adaptation: Adaptation) -> None:
+    """Moves one weight to `layer`'s non-trainable list; `restore()` moves it back."""
+    if not any(v is variable for v in layer._trainable_weights):
+        return  # already frozen (e.g. by BitFit)
+    index = _remove_by_identity(layer._trainable_weights, variable)
+    layer._non_trainable_weights.append(variable)
+    adaptation.moved_variables.append((layer, variable, index))
 
 
 def _remove_by_identity(variables: list, variable) -> int:

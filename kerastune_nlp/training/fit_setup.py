@@ -57,9 +57,6 @@ class TrainingSetup:
     def pad_multiple(self) -> int:
         return PAD_MULTIPLE_XLA if self.train_config.jit_compile else PAD_MULTIPLE
 
-    def fixed_length(self, data_config: cfg.DataConfig) -> int | None:
-        return data_config.max_length if data_config.padding == "max_length" else None
-
     def summary(self) -> dict:
         config = self.train_config
         return {
@@ -77,11 +74,12 @@ class TrainingSetup:
         }
 
 
-def start(train_config: cfg.TrainConfig) -> TrainingSetup:
-    """Creates the strategy first (multi-worker needs that), then seeds everything."""
+def start(train_config: cfg.TrainConfig, strategy=None) -> TrainingSetup:
+    """Seeds everything and fixes precision for one build, on `strategy` (resolved if None)."""
     from kerastune_nlp._tf import keras
 
-    strategy = devices.resolve_strategy(train_config.strategy)
+    if strategy is None:
+        strategy = devices.resolve_strategy(train_config.strategy)
     devices.check_batch_size(train_config.batch_size, strategy)
     devices.make_deterministic(train_config.deterministic)
     keras.utils.set_random_seed(train_config.seed)
@@ -139,11 +137,12 @@ def finish(setup: TrainingSetup, model, best_path, predictor) -> dict:
     The summary is taken first, because the best checkpoint brings back that
     epoch's optimizer state (and update count). Then freezing is undone and
     LoRA adapters are merged, so the saved model is a plain one, and the
-    `predictor` (NERTagger / TextClassifier) drops its traced forward pass,
+    `predictor` drops its traced forward pass,
     which still held the LoRA wrappers.
     """
     summary = setup.summary()
-    restore_best(model, best_path)
+    if best_path is not None:
+        restore_best(model, best_path)
     if setup.adaptation is not None:
         setup.adaptation.restore()
     predictor.retrace()

@@ -107,3 +107,79 @@ def test_real_bundled_weights_load_and_embed_meaningfully():
     pooled /= np.linalg.norm(pooled, axis=1, keepdims=True)
     paraphrase, unrelated = pooled[0] @ pooled[1], pooled[0] @ pooled[2]
     assert paraphrase > 0.6 and unrelated < 0.3, (paraphrase, unrelated)
+
+
+# Broken weight files: a clear BackboneError naming the file and the fix, not a raw traceback.
+_BROKEN = {
+    "truncated": lambda data: data[: len(data) // 2],
+    "random": lambda data: np.random.default_rng(0).integers(0, 256, size=4096, dtype=np.uint8).tobytes(),
+}
+
+
+def _copy_with_safetensors(tiny_bert, folder):
+    from safetensors.numpy import save_file
+
+    shutil.copytree(tiny_bert, folder)
+    (folder / "tf_model.h5").unlink()
+    save_file({"weight": np.zeros((64, 32), np.float32)}, str(folder / "model.safetensors"), metadata={"format": "pt"})
+    return folder / "model.safetensors"
+
+
+@pytest.mark.parametrize("damage", sorted(_BROKEN))
+def test_broken_safetensors_file_is_named_with_the_fix(tiny_bert, tmp_path, damage):
+    weights = _copy_with_safetensors(tiny_bert, tmp_path / "model")
+    weights.write_bytes(_BROKEN[damage](weights.read_bytes()))
+    with pytest.raises(BackboneError, match=r"model\.safetensors'.*truncated or not a safetensors file"
+                                            r".*Re-download it.*save_pretrained"):
+        backbones.resolve_backbone(str(tmp_path / "model"))
+
+
+@pytest.mark.parametrize("damage", sorted(_BROKEN))
+def test_broken_h5_file_is_named_with_the_fix(tiny_bert, tmp_path, damage):
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_bert, folder)
+    weights = folder / "tf_model.h5"
+    weights.write_bytes(_BROKEN[damage](weights.read_bytes()))
+    with pytest.raises(BackboneError, match=r"tf_model\.h5'.*truncated or not an HDF5 file"
+                                            r".*Re-download it.*save_pretrained"):
+        backbones.resolve_backbone(str(folder))
+
+
+@pytest.mark.parametrize("file_name", ["tf_model.h5", "model.safetensors"])
+def test_file_damaged_after_resolving_fails_clearly_at_load(tiny_bert, tmp_path, file_name):
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_bert, folder)
+    if file_name == "model.safetensors":  # a TF-format safetensors file, loaded by from_pretrained
+        model = backbones.load_pretrained_backbone(backbones.resolve_backbone(str(folder)))
+        (folder / "tf_model.h5").unlink()
+        model.save_pretrained(str(folder), safe_serialization=True)
+    resolved = backbones.resolve_backbone(str(folder))
+    weights = folder / file_name
+    weights.write_bytes(_BROKEN["truncated"](weights.read_bytes()))
+    with pytest.raises(BackboneError, match=rf"{file_name.replace('.', '[.]')}'.*truncated.*Re-download it"):
+        backbones.load_pretrained_backbone(resolved)
+
+
+def test_git_lfs_pointer_instead_of_weights_says_git_lfs_pull(tiny_bert, tmp_path):
+    weights = _copy_with_safetensors(tiny_bert, tmp_path / "model")
+    weights.write_text("version https://git-lfs.github.com/spec/v1\noid sha256:0\nsize 90868376\n")
+    with pytest.raises(BackboneError, match=r"model\.safetensors'.*Git LFS pointer.*git lfs pull"):
+        backbones.resolve_backbone(str(tmp_path / "model"))
+
+
+def test_broken_shard_index_is_named(tiny_bert, tmp_path):
+    weights = _copy_with_safetensors(tiny_bert, tmp_path / "model")
+    weights.rename(weights.with_name("model-00001-of-00002.safetensors"))
+    (tmp_path / "model" / "model.safetensors.index.json").write_text('{"weight_map": ')
+    with pytest.raises(BackboneError, match=r"shard index .*model\.safetensors\.index\.json'.*weight_map"):
+        backbones.resolve_backbone(str(tmp_path / "model"))
+
+
+def test_missing_shard_is_named(tiny_bert, tmp_path):
+    weights = _copy_with_safetensors(tiny_bert, tmp_path / "model")
+    weights.unlink()
+    (tmp_path / "model" / "model.safetensors.index.json").write_text(
+        '{"weight_map": {"weight": "model-00001-of-00002.safetensors"}}'
+    )
+    with pytest.raises(BackboneError, match=r"model-00001-of-00002\.safetensors'.*is missing"):
+        backbones.resolve_backbone(str(tmp_path / "model"))

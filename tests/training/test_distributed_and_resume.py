@@ -30,9 +30,9 @@ def _run(args, **extra_env):
 
 
 def _weights(run_dir) -> list:
-    from kerastune_nlp.models.ner_tagger import NERTagger
+    from kerastune_nlp.runs import load_run
 
-    return NERTagger.load(run_dir).model.get_weights()
+    return load_run(run_dir).model.get_weights()
 
 
 def test_mirrored_on_two_logical_cpus_matches_one_device(tiny_bert_no_dropout, tmp_path):

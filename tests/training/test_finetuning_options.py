@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 
 from kerastune_nlp._tf import keras
-from kerastune_nlp.config import DataConfig, ModelConfig, TrainConfig
+from kerastune_nlp.config import DataConfig, ModelConfig, NERDataConfig, TrainConfig
 from kerastune_nlp.data import bundled_wnut17, read_conll
 from kerastune_nlp.errors import ConfigError
 from kerastune_nlp.models import backbones
-from kerastune_nlp.models.ner_tagger import NERTagger
+from kerastune_nlp.runs import load_run
 from kerastune_nlp.training.ner_trainer import train_ner
 
 
@@ -52,7 +52,7 @@ def _train(backbone, data, tmp_path, callbacks=(), **train_options):
     train, dev = data
     return train_ner(
         train, dev, output_dir=tmp_path / "run", model_config=ModelConfig(backbone=str(backbone)),
-        data_config=DataConfig(max_length=32, window_stride=4),
+        data_config=DataConfig(max_length=32), ner_config=NERDataConfig(window_stride=4),
         train_config=TrainConfig(batch_size=8, learning_rate=1e-3, **{"epochs": 2, **train_options}),
         extra_callbacks=list(callbacks), verbose=0,
     )
@@ -76,7 +76,7 @@ def test_gradual_unfreezing_opens_one_layer_per_epoch_from_the_top(tiny_bert, wn
 def test_freezing_embeddings_and_bottom_layer_keeps_them_pretrained(tiny_bert, wnut_small, tmp_path):
     result = _train(tiny_bert, wnut_small, tmp_path, freeze_embeddings=True, freeze_layers=1)
     pretrained = _pretrained(tiny_bert)
-    saved = _snapshot(NERTagger.load(result.run_dir).model)
+    saved = _snapshot(load_run(result.run_dir).model)
     assert not _moved(pretrained, saved, "embeddings/") and not _moved(pretrained, saved, "layer_._0/")
     assert _moved(pretrained, saved, "layer_._1/")
     parameters = result.metrics["training"]["parameters"]
@@ -86,7 +86,7 @@ def test_freezing_embeddings_and_bottom_layer_keeps_them_pretrained(tiny_bert, w
 def test_bitfit_trains_biases_and_head_only(tiny_bert, wnut_small, tmp_path):
     result = _train(tiny_bert, wnut_small, tmp_path, peft="bitfit")
     pretrained = _pretrained(tiny_bert)
-    saved = _snapshot(NERTagger.load(result.run_dir).model)
+    saved = _snapshot(load_run(result.run_dir).model)
     for name, value in pretrained.items():
         if "pooler" in name:
             continue
@@ -102,7 +102,7 @@ def test_bitfit_trains_biases_and_head_only(tiny_bert, wnut_small, tmp_path):
 def test_lora_trains_adapters_and_saves_them_merged(tiny_bert, wnut_small, tmp_path):
     result = _train(tiny_bert, wnut_small, tmp_path, peft="lora", lora_rank=4, lora_targets=("query", "value"))
     pretrained = _pretrained(tiny_bert)
-    tagger = NERTagger.load(result.run_dir)  # a plain model: adapters were merged
+    tagger = load_run(result.run_dir)  # a plain model: adapters were merged
     saved = _snapshot(tagger.model)
     assert set(saved) >= set(pretrained)
     for name in pretrained:
@@ -113,7 +113,7 @@ def test_lora_trains_adapters_and_saves_them_merged(tiny_bert, wnut_small, tmp_p
     head = sum(v.size for n, v in saved.items() if n.startswith("token_logits"))
     assert parameters["trainable"] == adapters + head
     sentence = [s.tokens for s in wnut_small[1][:4]]
-    assert tagger.predict(sentence) == result.tagger.predict(sentence)
+    assert tagger.predict(sentence) == result.predictor.predict(sentence)
 
 
 def test_peft_with_freezing_is_refused():

@@ -6,11 +6,11 @@ import math
 import numpy as np
 import pytest
 
-from kerastune_nlp.config import DataConfig, ModelConfig, TrainConfig
+from kerastune_nlp.config import DataConfig, ModelConfig, NERDataConfig, TrainConfig
 from kerastune_nlp.data import bundled_wnut17, read_conll
 from kerastune_nlp.data.conll import Sentence
 from kerastune_nlp.errors import LabelError, RunDirectoryError, TrainingError
-from kerastune_nlp.models.ner_tagger import NERTagger
+from kerastune_nlp.runs import load_run
 from kerastune_nlp.training.callbacks import StopOnNonFiniteLoss
 from kerastune_nlp.training.ner_trainer import train_ner
 
@@ -28,7 +28,7 @@ def trained_run(tiny_bert, wnut_subset, tmp_path_factory):
         wnut_subset["train"], wnut_subset["dev"], wnut_subset["test"],
         output_dir=output,
         model_config=ModelConfig(backbone=str(tiny_bert)),
-        data_config=DataConfig(max_length=24, window_stride=4),  # forces windows on long tweets
+        data_config=DataConfig(max_length=24), ner_config=NERDataConfig(window_stride=4),  # forces windows on long tweets
         train_config=TrainConfig(epochs=2, batch_size=8, learning_rate=1e-3),
         verbose=0,
     )
@@ -37,7 +37,7 @@ def trained_run(tiny_bert, wnut_subset, tmp_path_factory):
 
 def test_run_directory_is_complete(trained_run):
     run = trained_run.run_dir
-    for name in ("model.weights.h5", "tokenizer", "backbone_config", "label_map.json",
+    for name in ("model.h5", "tokenizer", "backbone_config",
                  "metrics.json", "run_config.json", "history.json", "logs"):
         assert (run / name).exists(), name
     assert not run.with_name(run.name + ".partial").exists()
@@ -50,25 +50,25 @@ def test_run_directory_is_complete(trained_run):
 
 def test_reloaded_run_predicts_identically(trained_run, wnut_subset):
     words = [s.tokens for s in wnut_subset["test"]]
-    reloaded = NERTagger.load(trained_run.run_dir)
-    assert reloaded.predict(words) == trained_run.tagger.predict(words)
+    reloaded = load_run(trained_run.run_dir)
+    assert reloaded.predict(words) == trained_run.predictor.predict(words)
     scores = reloaded.evaluate(wnut_subset["test"])
     assert scores == trained_run.metrics["test"]
 
 
 def test_predictions_have_one_tag_per_word(trained_run):
     sentences = ["Empire State Building is tall", "x " * 50]
-    tags = trained_run.tagger.predict(sentences)
+    tags = trained_run.predictor.predict(sentences)
     assert [len(t) for t in tags] == [5, 50]
-    assert all(tag in trained_run.tagger.label_map.labels for sentence in tags for tag in sentence)
+    assert all(tag in trained_run.predictor.labels for sentence in tags for tag in sentence)
 
 
 def test_existing_run_directory_is_not_overwritten(trained_run, wnut_subset, tiny_bert):
-    before = (trained_run.run_dir / "model.weights.h5").read_bytes()
+    before = (trained_run.run_dir / "model.h5").read_bytes()
     with pytest.raises(RunDirectoryError, match="already exists.*--overwrite"):
         train_ner(wnut_subset["train"], wnut_subset["dev"], output_dir=trained_run.run_dir,
                   model_config=ModelConfig(backbone=str(tiny_bert)), verbose=0)
-    assert (trained_run.run_dir / "model.weights.h5").read_bytes() == before
+    assert (trained_run.run_dir / "model.h5").read_bytes() == before
 
 
 def test_dev_label_unseen_in_train_is_reported_before_training(tiny_bert, tmp_path):
@@ -109,7 +109,7 @@ def test_interrupted_run_leaves_no_run_directory_and_resumes(tiny_bert, wnut_sub
     settings = dict(
         output_dir=tmp_path / "run",
         model_config=ModelConfig(backbone=str(tiny_bert)),
-        data_config=DataConfig(max_length=32, window_stride=4),
+        data_config=DataConfig(max_length=32), ner_config=NERDataConfig(window_stride=4),
         train_config=TrainConfig(epochs=3, batch_size=8, learning_rate=1e-3),
         verbose=0,
     )

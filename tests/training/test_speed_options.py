@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from kerastune_nlp._tf import tf
-from kerastune_nlp.config import DataConfig, ModelConfig, TrainConfig
+from kerastune_nlp.config import DataConfig, ModelConfig, NERDataConfig, TrainConfig
 from kerastune_nlp.data import bundled_wnut17, read_conll
 from kerastune_nlp.data.batching import make_train_dataset
 from kerastune_nlp.errors import ConfigError
@@ -24,7 +24,7 @@ def _train(backbone, data, output, **train_options):
     train, dev = data
     return train_ner(
         train, dev, output_dir=output, model_config=ModelConfig(backbone=str(backbone)),
-        data_config=DataConfig(max_length=32, window_stride=4),
+        data_config=DataConfig(max_length=32), ner_config=NERDataConfig(window_stride=4),
         train_config=TrainConfig(batch_size=8, learning_rate=1e-3, **{"epochs": 2, **train_options}),
         verbose=0,
     )
@@ -44,7 +44,7 @@ def test_bfloat16_trains_to_a_finite_loss_close_to_float32(tiny_bert, wnut_small
     # bfloat16 keeps 8 bits of mantissa: the curves agree to a few percent.
     assert _losses(mixed)[-1] == pytest.approx(_losses(full)[-1], rel=0.05)
     # The head's output (and so the loss) stays float32; the policy was put back.
-    assert mixed.tagger.model.output.dtype == tf.float32
+    assert mixed.predictor.model.output.dtype == tf.float32
     from kerastune_nlp._tf import keras
 
     assert keras.mixed_precision.global_policy().name == "float32"
@@ -57,8 +57,8 @@ def test_xla_trains_on_a_few_padded_lengths(tiny_bert, wnut_small, tmp_path):
 
     # What bucketing hands XLA on the full WNUT-17 train set: at most 8 lengths.
     train = read_conll(bundled_wnut17()["train"])
-    windows, _ = result.tagger.encoder.encode([s.tokens for s in train], [s.tags for s in train])
-    dataset = make_train_dataset(windows, result.tagger.input_names, result.tagger.pad_id, 8, 0,
+    windows = result.predictor.task.encode(result.predictor.tokenizer, train, result.predictor.max_length).rows
+    dataset = make_train_dataset(windows, result.predictor.input_names, result.predictor.pad_id, 8, 0,
                                  pad_to_multiple_of=16)
     lengths = {int(features["input_ids"].shape[1]) for features, _ in dataset}
     assert lengths <= {16, 32}  # max_length 32
@@ -88,8 +88,8 @@ def test_same_seed_gives_the_same_run(tiny_bert, wnut_small, tmp_path):
     second = _train(tiny_bert, wnut_small, tmp_path / "b")
     assert _losses(first) == _losses(second)
     assert first.metrics["dev"] == second.metrics["dev"]
-    a = first.tagger.model.get_weights()
-    b = second.tagger.model.get_weights()
+    a = first.predictor.model.get_weights()
+    b = second.predictor.model.get_weights()
     assert all(np.array_equal(x, y) for x, y in zip(a, b))
 
 
@@ -135,7 +135,7 @@ def test_nan_loss_stops_the_run_and_keeps_the_best_checkpoint(tiny_bert, wnut_sm
     train, dev = wnut_small
     with pytest.raises(TrainingError, match=r"became nan at epoch 2.*lower --learning-rate.*best\.ckpt"):
         train_ner(train, dev, output_dir=tmp_path / "run", model_config=ModelConfig(backbone=str(tiny_bert)),
-                  data_config=DataConfig(max_length=32, window_stride=4),
+                  data_config=DataConfig(max_length=32), ner_config=NERDataConfig(window_stride=4),
                   train_config=TrainConfig(epochs=3, batch_size=8, learning_rate=1e-3),
                   extra_callbacks=[PoisonHead()], verbose=0)
     assert not (tmp_path / "run").exists()
@@ -153,5 +153,5 @@ def test_mixed_float16_wraps_the_optimizer_in_dynamic_loss_scaling(tiny_bert, wn
     result = _train(tiny_bert, wnut_small, tmp_path / "fp16", precision="mixed_float16", epochs=1)
     assert result.metrics["training"]["precision"] == "mixed_float16"
     assert all(math.isfinite(v) for v in _losses(result))
-    assert isinstance(result.tagger.model.optimizer, keras.mixed_precision.LossScaleOptimizer)
+    assert isinstance(result.predictor.model.optimizer, keras.mixed_precision.LossScaleOptimizer)
     assert result.metrics["training"]["optimizer_updates"] > 0

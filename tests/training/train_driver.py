@@ -39,7 +39,7 @@ def main():
         tf.config.set_logical_device_configuration(
             cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(args.logical_cpus)])
 
-    from kerastune_nlp.config import DataConfig, ModelConfig, TrainConfig
+    from kerastune_nlp.config import DataConfig, ModelConfig, NERDataConfig, TrainConfig
     from kerastune_nlp.data import bundled_wnut17, read_conll
     from kerastune_nlp.training.ner_trainer import train_ner
 
@@ -62,7 +62,7 @@ def main():
     result = train_ner(
         train, dev, output_dir=args.output,
         model_config=ModelConfig(backbone=args.backbone, dropout=0.0),
-        data_config=DataConfig(max_length=32, window_stride=4),
+        data_config=DataConfig(max_length=32), ner_config=NERDataConfig(window_stride=4),
         train_config=TrainConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=1e-3,
                                  strategy=args.strategy, checkpoint_every_steps=args.checkpoint_every),
         extra_callbacks=[Progress()], verbose=0,

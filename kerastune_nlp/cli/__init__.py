@@ -1,0 +1,184 @@
+"""The `kerastune-nlp` command: train, evaluate and predict, for every task.
+
+Inputs are read and checked before TensorFlow loads, so a bad file or flag
+is refused in about a second; TensorFlow's native start-up noise is hidden
+unless --verbose.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+from kerastune_nlp.cli import console
+from kerastune_nlp.cli.flags import add_train_arguments, settings_from_args
+from kerastune_nlp.errors import ConfigError, DataFileNotFoundError, DataFormatError, KerastuneNLPError
+
+logger = logging.getLogger("kerastune_nlp")
+EXIT_ERROR, EXIT_INTERRUPTED = 2, 130
+
+
+def run_training(args) -> object:
+    """Reads and checks everything, trains, and prints the task's reports."""
+    from kerastune_nlp.runs import staging
+    from kerastune_nlp.tasks import get_task
+
+    settings = settings_from_args(args)
+    task = get_task(settings.task)(settings.task_config)
+    splits, data_name = task.load_splits(settings.data, settings.train.seed)
+    task.check_splits(splits)
+    output = Path(settings.output or f"saved_models/{settings.task}-{data_name}-{time.strftime('%Y%m%d-%H%M%S')}")
+    staging.check_output(output, settings.overwrite)
+    args.staging_hint = staging.partial_path(output)
+    train_config = settings.train
+    print(f"Fine-tuning {settings.model.backbone} for {settings.task} on {data_name}: "
+          + ", ".join(f"{k} {len(v)}" for k, v in splits.items() if v)
+          + f"; {train_config.epochs} epochs, batch {train_config.batch_size}, lr {train_config.learning_rate}",
+          flush=True)
+    from kerastune_nlp.training.trainer import train
+
+    result = train(task, splits["train"], splits["dev"], splits.get("test"), output_dir=output,
+                   data_config=settings.data, model_config=settings.model, train_config=train_config,
+                   overwrite=settings.overwrite, verbose=console.fit_verbosity())
+    metrics = result.metrics
+    print()
+    print(task.format_scores(metrics["dev"], "Dev set (best epoch)"))
+    if metrics["test"]:
+        print()
+        print(task.format_scores(metrics["test"], "Test set"))
+    print(f"\nTraining took {metrics['timing']['train_seconds']:.0f}s ({metrics['timing']['total_seconds']:.0f}s "
+          f"in all). Run directory: {result.run_dir}")
+    return result
+
+
+def _evaluate(args) -> None:
+    from kerastune_nlp.config import DataConfig
+    from kerastune_nlp.runs import load_run
+    from kerastune_nlp.runs.manifest import read_manifest
+
+    manifest = read_manifest(args.run)
+    from kerastune_nlp.tasks import get_task
+
+    task = get_task(manifest.task)(manifest.task_config, manifest.task_state)
+    examples = task.read_file(args.test, DataConfig(encoding=args.encoding))
+    task.check_examples(examples, "test")
+    predictor = load_run(args.run)
+    scores = predictor.evaluate(examples)
+    print(task.format_scores(scores, str(args.test)))
+    if args.json:
+        from kerastune_nlp.runs.layout import write_json
+
+        write_json(Path(args.json), scores)
+
+
+def read_input_lines(path, encoding: str) -> list[str]:
+    """One entry per line of `path` (blank lines kept, so output line N answers input line N)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataFileNotFoundError(f"Input file not found. Received: `--input`={str(path)!r}. "
+                                    "Pass a text file with one input per line.")
+    data = path.read_bytes()
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise DataFormatError(f"{str(path)!r}, line {line}: not valid {encoding} ({error.reason}). Pass the "
+                              "file's encoding with --encoding (e.g. --encoding latin-1).") from None
+    except LookupError:
+        raise ConfigError(f"Unknown encoding. Received: `--encoding`={encoding!r}.") from None
+    return [line.strip() for line in text.removeprefix("\ufeff").splitlines()]
+
+
+def _predict(args) -> None:
+    from kerastune_nlp.runs import load_run
+    from kerastune_nlp.runs.manifest import read_manifest
+
+    texts = list(args.text)
+    if args.input:
+        texts.extend(read_input_lines(args.input, args.encoding))
+    if not texts:
+        raise ConfigError("Nothing to predict. Pass texts as arguments or --input FILE (one per line).")
+    blank = [i for i, t in enumerate(args.text) if not t.strip()]
+    if blank:
+        raise ConfigError(f"Expected non-empty texts. Received: an empty text argument (position {blank[0] + 1}).")
+    read_manifest(args.run)  # a wrong folder is refused before TensorFlow loads
+    predictor = load_run(args.run)
+    options = {"top_k": args.top_k} if predictor.task.supports_top_k and args.top_k else {}
+    filled = [t for t in texts if t]
+    predictions = iter(predictor.predict(filled, **options) if filled else [])
+    for text in texts:
+        print(predictor.task.format_prediction(text, next(predictions)) if text else "")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kerastune-nlp",
+        description="Fine-tune pretrained Transformers with TensorFlow/Keras for NER, classification, "
+                    "multi-label classification and regression, then evaluate and predict from the run "
+                    "directory it writes.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging and TensorFlow's own messages")
+    commands = parser.add_subparsers(dest="command", required=True)
+    train = commands.add_parser("train", help="fine-tune a backbone and write a run directory",
+                                description="Fine-tune a backbone and write a run directory. Every setting "
+                                            "is a flag named as its config field.")
+    add_train_arguments(train)
+
+    evaluate = commands.add_parser("evaluate", help="score a run directory on a labelled file")
+    evaluate.add_argument("run", help="run directory written by `train`")
+    evaluate.add_argument("--test", required=True, help="labelled file in the run's format (CoNLL, CSV, ...)")
+    evaluate.add_argument("--encoding", default="utf-8")
+    evaluate.add_argument("--json", help="also write the scores to this JSON file")
+
+    predict = commands.add_parser("predict", help="predict with a run directory")
+    predict.add_argument("run", help="run directory written by `train`")
+    predict.add_argument("text", nargs="*", help="inputs (for ner, words split on whitespace)")
+    predict.add_argument("--input", help="a file with one input per line; blank lines give blank output lines")
+    predict.add_argument("--encoding", default="utf-8", help="encoding of --input (default utf-8)")
+    predict.add_argument("--top-k", type=int, default=3, help="labels shown per text (classification, multilabel)")
+    return parser
+
+
+def _dispatch(args) -> int:
+    try:
+        if args.command == "train":
+            run_training(args)
+        elif args.command == "evaluate":
+            _evaluate(args)
+        else:
+            _predict(args)
+    except KerastuneNLPError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        hint = getattr(args, "staging_hint", None)
+        resume = (f" Rerun the same command to resume from the last backup in {str(hint)!r}."
+                  if hint is not None and Path(hint).exists() else "")
+        print(f"\nInterrupted.{resume}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return 0
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    console.configure(args.verbose)
+    return _dispatch(args)
+
+
+def train_main(argv=None, *, task: str, description: str) -> int:
+    """`kerastune-nlp train` with a default task, for the example scripts."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging and TensorFlow's own messages")
+    add_train_arguments(parser, default_task=task)
+    args = parser.parse_args(argv)
+    args.command = "train"
+    console.configure(args.verbose)
+    return _dispatch(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,59 @@
+"""`load_run(path)`: any finished run directory -> a `Predictor` for its task."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kerastune_nlp.errors import RunDirectoryError
+from kerastune_nlp.runs.layout import RunLayout
+from kerastune_nlp.runs.manifest import read_manifest
+
+
+def load_run(path, batch_size: int = 32):
+    """Rebuilds the trained model of a run directory; needs no pretrained backbone files.
+
+    Args:
+        path: str or Path. A folder `kerastune-nlp train` (or `kt.train`) wrote.
+        batch_size: int. Rows per prediction batch. Defaults to 32.
+
+    Returns:
+        A `Predictor` whose `predict` / `evaluate` speak the run's task.
+
+    Example:
+    >>> predictor = load_run("saved_models/trec")
+    >>> predictor.predict(["Who wrote Hamlet ?"])
+    ['HUM']
+    """
+    from transformers import AutoConfig
+
+    from kerastune_nlp.models import backbones
+    from kerastune_nlp.predictor import Predictor
+    from kerastune_nlp.tasks import get_task
+
+    layout = RunLayout(Path(path))
+    manifest = read_manifest(layout.root)
+    task = get_task(manifest.task)(manifest.task_config, manifest.task_state)
+    try:
+        config = AutoConfig.from_pretrained(str(layout / RunLayout.BACKBONE_CONFIG))
+    except (OSError, ValueError) as error:
+        raise RunDirectoryError(f"Cannot read the backbone config in {str(layout.root)!r}: {error}. "
+                                "The run directory is damaged; retrain it.") from error
+    tokenizer = backbones.load_tokenizer(layout / RunLayout.TOKENIZER)
+    model = task.build_model(backbones.build_backbone_model(config), tokenizer.model_input_names,
+                             dropout=backbones.hidden_dropout(config),
+                             initializer_range=getattr(config, "initializer_range", 0.02))
+    load_weights(model, layout.weights)
+    return Predictor(task, model, tokenizer, config, manifest.data.max_length, batch_size=batch_size)
+
+
+def load_weights(model, weights: Path) -> None:
+    """Loads HDF5 weights, turning a damaged file into an error that says so."""
+    try:
+        model.load_weights(str(weights))
+    except (OSError, ValueError, KeyError) as error:
+        size = weights.stat().st_size if weights.exists() else 0
+        raise RunDirectoryError(
+            f"Cannot load the weights {str(weights)!r} ({size} bytes): {type(error).__name__}: "
+            f"{str(error)[:200]}. The file is truncated or not this run's model; copy it again from "
+            "where the run was written, or retrain."
+        ) from error

@@ -1,0 +1,188 @@
+"""The task interface: everything that differs between tasks lives behind it.
+
+A task turns examples into model inputs, builds the head, names its loss,
+metrics and dev metric (with direction), decodes model outputs into
+predictions, scores and reports them, keeps the small state it learns from
+the training set (labels, thresholds, target scaling) and says how its
+outputs look in a serving graph. Trainer, run directory, CLI and the later
+stages call these methods and never ask which task they hold.
+
+Task modules import TensorFlow only inside methods, so listing tasks and
+checking inputs stays fast.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, ClassVar, Sequence
+
+import numpy as np
+
+from kerastune_nlp.config import DataConfig
+from kerastune_nlp.errors import ConfigError
+
+
+@dataclasses.dataclass(frozen=True)
+class NoTaskConfig:
+    """For tasks without settings of their own."""
+
+
+@dataclasses.dataclass
+class EncodedSplit:
+    """Model inputs of one split, encoded once and reused by every build.
+
+    Args:
+        rows: list. One object per model input with `input_ids` (and, for
+            pairs, `token_type_ids`; for token tasks, per-token `labels`).
+        targets: np.ndarray or None. One target per row for sequence tasks;
+            None when the rows carry their own per-token labels.
+        stats: dict. What encoding did (counts of windows, truncations ...).
+    """
+
+    rows: list
+    targets: np.ndarray | None = None
+    stats: dict = dataclasses.field(default_factory=dict)
+
+    @property
+    def real_tokens(self) -> int:
+        return int(sum(len(r.input_ids) for r in self.rows))
+
+    @property
+    def labelled_positions(self) -> int:
+        if self.targets is not None:
+            return len(self.rows)
+        return int(sum(int((r.labels >= 0).sum()) for r in self.rows))
+
+
+class Task:
+    """Base class of every task; subclasses set the class attributes and methods.
+
+    Args:
+        config: the task's own settings (an instance of `config_class`).
+            Defaults to `config_class()`.
+        state: dict or None. What the task learned from the training set
+            (`fit_state`), as saved in a run's manifest. Defaults to None.
+    """
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    config_class: ClassVar[type] = NoTaskConfig
+    # The dev metric that picks the best epoch (a Keras log key) and its direction.
+    monitor: ClassVar[str] = "val_loss"
+    mode: ClassVar[str] = "min"
+    # How many predictions `predict` returns per input for the CLI's --top-k.
+    supports_top_k: ClassVar[bool] = False
+
+    def __init__(self, config=None, state: dict | None = None):
+        if config is None:
+            config = self.config_class()
+        if type(config) is not self.config_class:
+            raise ConfigError(
+                f"Expected a {self.config_class.__name__} for the {self.name!r} task. "
+                f"Received: {type(config).__name__}."
+            )
+        self.config = config
+        self.state: dict[str, Any] = dict(state or {})
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.config!r})"
+
+    # -- data: pure Python, runs before TensorFlow loads -----------------------
+
+    def load_splits(self, data: DataConfig, seed: int) -> tuple[dict[str, list], str]:
+        """Reads train/dev/test examples as `data` asks; returns them and a short data name."""
+        raise ConfigError(
+            f"The {self.name!r} task has no file reader: pass examples to `kt.train(...)` from Python."
+        )
+
+    def read_file(self, path, data: DataConfig) -> list:
+        """Reads one labelled file (for `evaluate`), as `load_splits` reads each split."""
+        raise ConfigError(f"The {self.name!r} task has no file reader. Received: {str(path)!r}.")
+
+    def check_examples(self, examples: Sequence, split_name: str) -> None:
+        """Raises when `examples` carry labels the trained task does not know."""
+
+    def check_splits(self, splits: dict[str, Sequence]) -> None:
+        """Raises a package error naming the bad example before anything is built."""
+        for name in ("train", "dev"):
+            if not splits.get(name):
+                raise ConfigError(f"Expected a non-empty `{name}` split. Received: `{name}` with 0 examples.")
+
+    def fit_state(self, train: Sequence) -> None:
+        """Learns what the task needs from the training set (labels, scaling) into `self.state`."""
+
+    def example_record(self, example) -> Any:
+        """A JSON-able form of one example, hashed into the run's fingerprint."""
+        return repr(example)
+
+    # -- model -----------------------------------------------------------------
+
+    def encode(self, tokenizer, examples: Sequence, max_length: int, labelled: bool = True) -> EncodedSplit:
+        """Turns examples (or raw inputs when `labelled` is False) into model inputs."""
+        raise NotImplementedError
+
+    def build_model(self, backbone, input_names, *, dropout: float, initializer_range: float,
+                    seed: int | None = None):
+        """The Keras model: inputs -> backbone -> this task's head (float32 outputs)."""
+        raise NotImplementedError
+
+    def loss_and_metrics(self, train: EncodedSplit, steps_per_epoch: int, replicas: int):
+        """`(loss, metrics)` for `model.compile`."""
+        raise NotImplementedError
+
+    def fit_options(self, train: EncodedSplit) -> dict:
+        """Extra keyword arguments for `model.fit` (e.g. class weights)."""
+        return {}
+
+    def validation(self, predictor, dev: Sequence, dev_encoded: EncodedSplit) -> tuple[list, Any]:
+        """`(callbacks, validation_data)` that put the dev metric into the epoch logs."""
+        return [], None
+
+    def after_fit(self, predictor, dev: Sequence) -> None:
+        """Runs once on the best weights before the final scores (e.g. picks a threshold)."""
+
+    # -- outputs ---------------------------------------------------------------
+
+    def predict(self, predictor, inputs: Sequence, **options) -> list:
+        """One prediction per input."""
+        raise NotImplementedError
+
+    def evaluate(self, predictor, examples: Sequence) -> dict:
+        """Scores against the examples' gold labels (a JSON-able dict)."""
+        raise NotImplementedError
+
+    def headline(self, scores: dict) -> str:
+        """A one-line summary of `scores` for logs."""
+        return ", ".join(f"{k} {v:.4f}" for k, v in scores.items() if isinstance(v, float))
+
+    def format_scores(self, scores: dict, title: str = "") -> str:
+        """A human-readable report of `scores`."""
+        return f"{title}:\n{self.headline(scores)}" if title else self.headline(scores)
+
+    def format_prediction(self, text: str, prediction) -> str:
+        """One output line of `kerastune-nlp predict`."""
+        return f"{prediction}\t{text}"
+
+    def write_reports(self, directory, predictor, examples: Sequence, scores: dict) -> list[str]:
+        """Task-specific report files next to metrics.json; returns their names."""
+        return []
+
+    # -- export hook -------------------------------------------------------------
+
+    def serving_outputs(self, outputs) -> dict:
+        """In-graph post-processing for a serving signature: model outputs -> named tensors.
+
+        Called with the model's float32 output tensor inside a `tf.function`;
+        the export stage wraps it with its own input signatures.
+        """
+        return {"outputs": outputs}
+
+
+def format_table(rows: Sequence[Sequence[str]]) -> str:
+    """Left-aligned first column, right-aligned others."""
+    widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
+    lines = []
+    for row in rows:
+        cells = [str(row[0]).ljust(widths[0])] + [str(c).rjust(w) for c, w in zip(row[1:], widths[1:])]
+        lines.append("  ".join(cells))
+    return "\n".join(lines)

@@ -1,0 +1,101 @@
+"""Multi-label classification: any subset of labels per text, threshold chosen on dev."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from kerastune_nlp.tasks import register_task
+from kerastune_nlp.tasks.text import TextTask
+
+
+@register_task
+class MultiLabelTask(TextTask):
+    """Sigmoid per label. State: `labels` and the decision `threshold` (micro F1 on dev)."""
+
+    name = "multilabel"
+    description = "any subset of labels per text (labels 'a,b' or a JSON list)"
+    monitor = "val_micro_f1"
+    mode = "max"
+    supports_top_k = True
+
+    @property
+    def threshold(self) -> float:
+        return float(self.state.get("threshold", 0.5))
+
+    def fit_state(self, train) -> None:
+        from kerastune_nlp.data.text_readers import label_set
+
+        self.state["labels"] = label_set(train, self.name)
+        self.state["threshold"] = 0.5
+
+    def targets(self, examples) -> np.ndarray:
+        index = {name: i for i, name in enumerate(self.state["labels"])}
+        targets = np.zeros((len(examples), len(index)), np.float32)
+        for row, example in enumerate(examples):
+            targets[row, [index[label] for label in example.label]] = 1.0
+        return targets
+
+    def loss_and_metrics(self, train, steps_per_epoch, replicas):
+        from kerastune_nlp._tf import keras
+
+        return keras.losses.BinaryCrossentropy(from_logits=True), [keras.metrics.BinaryAccuracy(threshold=0.0)]
+
+    def validation(self, predictor, dev, dev_encoded):
+        from kerastune_nlp.training.callbacks import DevScoreCallback
+
+        callbacks, data = super().validation(predictor, dev, dev_encoded)
+        score = DevScoreCallback(lambda: self.evaluate(predictor, dev),
+                                 lambda s: {"val_micro_f1": s["micro"]["f1"]}, "dev micro F1")
+        return callbacks + [score], data
+
+    def after_fit(self, predictor, dev) -> None:
+        from kerastune_nlp.evaluation import classification_metrics as cm
+
+        # Chosen on dev (never on test), then used for every later score.
+        self.state["threshold"] = cm.choose_threshold(self.targets(dev), self.outputs_of_examples(predictor, dev))
+
+    def scores_of(self, outputs):
+        return 1.0 / (1.0 + np.exp(-outputs))
+
+    def predict(self, predictor, inputs, pairs=None, top_k: int | None = None, **options):
+        """A tuple of labels per text at the threshold, or the top-k `(label, probability)` pairs."""
+        from kerastune_nlp.evaluation import classification_metrics as cm
+
+        probabilities = self.raw_outputs(predictor, inputs, pairs)
+        if top_k:
+            return cm.top_k(probabilities, self.state["labels"], top_k)
+        return [tuple(n for n, p in zip(self.state["labels"], row) if p >= self.threshold) for row in probabilities]
+
+    def evaluate(self, predictor, examples):
+        from kerastune_nlp.evaluation import classification_metrics as cm
+
+        return cm.multilabel_scores(self.targets(examples), self.outputs_of_examples(predictor, examples),
+                                    self.state["labels"], self.threshold)
+
+    def headline(self, scores):
+        return f"micro F1 {scores['micro']['f1']:.4f}, subset accuracy {scores['subset_accuracy']:.4f}"
+
+    def format_scores(self, scores, title=""):
+        from kerastune_nlp.evaluation.classification_metrics import format_scores
+
+        return format_scores(self.name, scores, f"{title}:" if title else "")
+
+    def format_prediction(self, text, prediction):
+        if isinstance(prediction, list):
+            return "  ".join(f"{label} {p:.3f}" for label, p in prediction) + f"\t{text}"
+        return ",".join(prediction) + f"\t{text}"
+
+    def per_example_loss(self, examples, outputs):
+        targets = self.targets(examples)
+        p = np.clip(outputs, 1e-7, 1 - 1e-7)
+        return -(targets * np.log(p) + (1 - targets) * np.log(1 - p)).mean(-1)
+
+    def prediction_row(self, output):
+        return {"predicted": [n for n, p in zip(self.state["labels"], output) if p >= self.threshold]}
+
+    def serving_outputs(self, outputs):
+        from kerastune_nlp._tf import tf
+
+        probabilities = tf.sigmoid(outputs)
+        return {"probabilities": probabilities, "selected": probabilities >= self.threshold,
+                "labels": tf.broadcast_to(tf.constant(list(self.state["labels"])), tf.shape(probabilities))}

@@ -1,0 +1,189 @@
+"""Named-entity recognition: one IOB2 tag per word, scored at entity level."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import random
+from pathlib import Path
+import numpy as np
+
+from kerastune_nlp.config import QUICK_SIZES, DataConfig, NERDataConfig
+from kerastune_nlp.errors import ConfigError, LabelError
+from kerastune_nlp.tasks import register_task
+from kerastune_nlp.tasks.base import EncodedSplit, Task
+
+logger = logging.getLogger("kerastune_nlp.tasks")
+
+
+@register_task
+class NERTask(Task):
+    """Token classification on CoNLL files (WNUT-17 bundled).
+
+    State: `labels`, the IOB2 tag set (from the training split).
+    Predictions: one tag per word, decoded with constrained Viterbi so only
+    valid IOB2 sequences come out.
+    """
+
+    name = "ner"
+    description = "token classification (NER) on CoNLL files"
+    config_class = NERDataConfig
+    monitor = "val_entity_f1"
+    mode = "max"
+
+    # -- data ------------------------------------------------------------------
+
+    def load_splits(self, data: DataConfig, seed: int) -> tuple[dict, str]:
+        from kerastune_nlp.data import bundled_wnut17, load_hub_conll
+
+        if data.dataset:
+            splits, name = load_hub_conll(data.dataset), data.dataset
+        else:
+            if data.train:
+                paths, name = {"train": data.train, "dev": data.dev, "test": data.test}, Path(data.train).stem
+            else:
+                paths, name = bundled_wnut17(), "wnut17"
+            splits = {split: self.read_file(path, data) for split, path in paths.items() if path}
+        if not splits.get("dev"):
+            train = list(splits["train"])
+            random.Random(seed).shuffle(train)
+            held_out = max(1, len(train) // 10)
+            splits["dev"], splits["train"] = train[:held_out], train[held_out:]
+            logger.info("No dev set given: held out %d of %d training sentences (seed %d).",
+                        held_out, len(train), seed)
+        if data.quick:
+            for split, size in QUICK_SIZES.items():
+                if splits.get(split) and len(splits[split]) > size:
+                    splits[split] = random.Random(seed).sample(list(splits[split]), size)
+        return splits, name
+
+    def read_file(self, path, data: DataConfig) -> list:
+        from kerastune_nlp.data import read_conll
+
+        return read_conll(path, encoding=data.encoding, tag_scheme=self.config.tag_scheme)
+
+    def check_examples(self, examples, split_name) -> None:
+        from kerastune_nlp.data.labels import LabelMap
+
+        LabelMap(self.labels).check_covers(examples, split_name)
+
+    def check_splits(self, splits) -> None:
+        from kerastune_nlp.data.labels import LabelMap
+
+        super().check_splits(splits)
+        label_map = LabelMap.from_sentences(splits["train"])
+        for name in ("dev", "test"):
+            if splits.get(name):
+                label_map.check_covers(splits[name], name)
+
+    def fit_state(self, train) -> None:
+        from kerastune_nlp.data.labels import LabelMap
+
+        self.state["labels"] = list(LabelMap.from_sentences(train).labels)
+
+    def example_record(self, sentence):
+        return [list(sentence.tokens), list(sentence.tags)]
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        if "labels" not in self.state:
+            raise LabelError("The NER task has no tag set yet: call fit_state(train) or load a run.")
+        return tuple(self.state["labels"])
+
+    # -- model -----------------------------------------------------------------
+
+    def _encoder(self, tokenizer, max_length: int):
+        from kerastune_nlp.data.ner_windows import WindowEncoder
+
+        return WindowEncoder(
+            tokenizer, max_length=max_length, stride=self.config.stride(max_length),
+            label_to_id={tag: i for i, tag in enumerate(self.labels)},
+            label_all_subtokens=self.config.label_all_subtokens,
+        )
+
+    def encode(self, tokenizer, examples, max_length, labelled=True) -> EncodedSplit:
+        encoder = self._encoder(tokenizer, max_length)
+        if labelled:
+            windows, stats = encoder.encode([s.tokens for s in examples], [s.tags for s in examples])
+        else:
+            windows, stats = encoder.encode(examples)
+        return EncodedSplit(windows, None, dataclasses.asdict(stats))
+
+    def build_model(self, backbone, input_names, *, dropout, initializer_range, seed=None):
+        from kerastune_nlp.models.token_classifier import build_token_classifier
+
+        return build_token_classifier(backbone, input_names, len(self.labels), dropout=dropout,
+                                      initializer_range=initializer_range, seed=seed)
+
+    def loss_and_metrics(self, train, steps_per_epoch, replicas):
+        from kerastune_nlp.models.losses import MaskedAccuracy, MaskedSparseCategoricalCrossentropy
+
+        # Normalised by the mean labelled tokens of a micro-batch on one replica,
+        # so per-replica losses sum to the global mean, every token weighs the
+        # same whatever batch it lands in, and accumulated micro-batches
+        # average to the large batch.
+        tokens = train.labelled_positions / steps_per_epoch / replicas
+        return MaskedSparseCategoricalCrossentropy(tokens_per_batch=tokens), [MaskedAccuracy()]
+
+    def validation(self, predictor, dev, dev_encoded):
+        from kerastune_nlp.training.callbacks import DevScoreCallback
+
+        def logs(scores):
+            overall = scores["overall"]
+            return {"val_entity_precision": overall["precision"], "val_entity_recall": overall["recall"],
+                    "val_entity_f1": overall["f1"]}
+
+        return [DevScoreCallback(lambda: self.evaluate(predictor, dev), logs, "dev entity P/R/F1")], None
+
+    # -- outputs ---------------------------------------------------------------
+
+    def word_lists(self, inputs) -> list[list[str]]:
+        words = [s.split() if isinstance(s, str) else list(s) for s in inputs]
+        empty = [i for i, w in enumerate(words) if not w]
+        if empty:
+            raise ConfigError(
+                f"Expected sentences with at least one word. Received: empty sentence at index "
+                f"{empty[0]}. Remove empty sentences before predicting."
+            )
+        return words
+
+    def predict_ids(self, predictor, word_lists) -> list[np.ndarray]:
+        from kerastune_nlp.data.ner_windows import gather_word_logits
+        from kerastune_nlp.evaluation.iob_decoding import viterbi_decode
+
+        encoded = self.encode(predictor.tokenizer, word_lists, predictor.max_length, labelled=False)
+        logits = predictor.outputs(encoded.rows)
+        word_logits = gather_word_logits(encoded.rows, logits, [len(w) for w in word_lists])
+        return [viterbi_decode(scores, self.labels) for scores in word_logits]
+
+    def predict(self, predictor, inputs, **options) -> list[list[str]]:
+        """Tags each word. A string is split on whitespace; a list is taken as words."""
+        word_lists = self.word_lists(inputs)
+        return [[self.labels[int(i)] for i in ids] for ids in self.predict_ids(predictor, word_lists)]
+
+    def evaluate(self, predictor, examples) -> dict:
+        from kerastune_nlp.evaluation.ner_metrics import entity_scores
+
+        predicted = self.predict(predictor, [s.tokens for s in examples])
+        return entity_scores([s.tags for s in examples], predicted)
+
+    def headline(self, scores):
+        o = scores["overall"]
+        return f"entity P/R/F1 {o['precision']:.4f}/{o['recall']:.4f}/{o['f1']:.4f}"
+
+    def format_scores(self, scores, title=""):
+        from kerastune_nlp.evaluation.ner_metrics import format_report
+
+        return format_report(scores, f"{title}, entity level:" if title else "")
+
+    def format_prediction(self, text, tags):
+        return " ".join(f"{w}/{t}" if t != "O" else w for w, t in zip(text.split(), tags))
+
+    def serving_outputs(self, outputs):
+        from kerastune_nlp._tf import tf
+
+        probabilities = tf.nn.softmax(outputs, axis=-1)
+        ids = tf.argmax(outputs, axis=-1, output_type=tf.int32)
+        labels = tf.gather(tf.constant(list(self.labels)), ids)
+        return {"label_ids": ids, "labels": labels, "scores": tf.reduce_max(probabilities, axis=-1)}
+

@@ -1,0 +1,68 @@
+"""Regression: one real value per text or text pair (targets standardised for training)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from kerastune_nlp.config import RegressionConfig
+from kerastune_nlp.tasks import register_task
+from kerastune_nlp.tasks.text import TextTask
+
+
+@register_task
+class RegressionTask(TextTask):
+    """State: `target_mean` and `target_std` of the training targets."""
+
+    name = "regression"
+    description = "one real value per text or text pair (MSE or MAE)"
+    config_class = RegressionConfig
+    monitor = "val_loss"
+    mode = "min"
+
+    def fit_state(self, train) -> None:
+        values = np.asarray([e.label for e in train], np.float64)
+        self.state.update(target_mean=float(values.mean()), target_std=float(values.std() or 1.0))
+
+    def num_outputs(self) -> int:
+        return 1
+
+    def targets(self, examples) -> np.ndarray:
+        values = np.asarray([e.label for e in examples], np.float32)
+        return ((values - self.state["target_mean"]) / self.state["target_std"])[:, None]
+
+    def loss_and_metrics(self, train, steps_per_epoch, replicas):
+        from kerastune_nlp._tf import keras
+
+        loss = keras.losses.MeanSquaredError() if self.config.loss == "mse" else keras.losses.MeanAbsoluteError()
+        return loss, [keras.metrics.MeanAbsoluteError(name="mae")]
+
+    def scores_of(self, outputs):
+        return outputs[:, 0] * self.state["target_std"] + self.state["target_mean"]
+
+    def predict(self, predictor, inputs, pairs=None, **options):
+        return [float(v) for v in self.raw_outputs(predictor, inputs, pairs)]
+
+    def evaluate(self, predictor, examples):
+        from kerastune_nlp.evaluation import classification_metrics as cm
+
+        return cm.regression_scores([e.label for e in examples], self.outputs_of_examples(predictor, examples))
+
+    def headline(self, scores):
+        return f"MAE {scores['mae']:.4f}, RMSE {scores['rmse']:.4f}"
+
+    def format_scores(self, scores, title=""):
+        from kerastune_nlp.evaluation.classification_metrics import format_scores
+
+        return format_scores(self.name, scores, f"{title}:" if title else "")
+
+    def format_prediction(self, text, value):
+        return f"{value:.4f}\t{text}"
+
+    def per_example_loss(self, examples, outputs):
+        return (outputs - np.asarray([e.label for e in examples])) ** 2
+
+    def prediction_row(self, output):
+        return {"predicted": float(output)}
+
+    def serving_outputs(self, outputs):
+        return {"values": outputs[:, 0] * self.state["target_std"] + self.state["target_mean"]}

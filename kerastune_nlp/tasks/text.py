@@ -1,0 +1,211 @@
+"""What the sequence-level tasks share: reading, cleaning and encoding texts, the first-token head.
+
+`TextTask` is the base of classification, multilabel and regression; each
+subclass says how labels become targets, its loss, and how outputs become
+predictions and scores.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import random
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from kerastune_nlp.config import QUICK_SIZES, DataConfig, TextDataConfig
+from kerastune_nlp.errors import ConfigError
+from kerastune_nlp.tasks.base import EncodedSplit, Task
+
+logger = logging.getLogger("kerastune_nlp.tasks")
+
+
+@dataclasses.dataclass(frozen=True)
+class EncodedText:
+    input_ids: np.ndarray
+    token_type_ids: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.input_ids)
+
+
+class TextTask(Task):
+    """Base of the tasks with one label (or value) per text or text pair."""
+
+    config_class = TextDataConfig
+
+    # -- data ------------------------------------------------------------------
+
+    def bundled_splits(self) -> tuple[dict, str] | None:
+        """The data set used when no file is given, or None."""
+        return None
+
+    def load_splits(self, data: DataConfig, seed: int) -> tuple[dict, str]:
+        from kerastune_nlp.data import augment, cleaning
+        from kerastune_nlp.data.splits import stratified_split
+        from kerastune_nlp.data.text_readers import read_hub_dataset
+
+        config = self.config
+        columns = dict(task=self.name, text_column=config.text_column, text_pair_column=config.text_pair_column,
+                       label_column=config.label_column)
+        if data.dataset:
+            splits = {ours: read_hub_dataset(data.dataset, split, **columns)
+                      for ours, split in (("train", "train"), ("dev", "validation"), ("test", "test"))}
+            name = data.dataset
+        elif data.train:
+            splits = {split: self.read_file(path, data)
+                      for split, path in (("train", data.train), ("dev", data.dev), ("test", data.test)) if path}
+            name = Path(data.train).stem
+        else:
+            bundled = self.bundled_splits()
+            if bundled is None:
+                raise ConfigError(f"--task {self.name} needs data: pass --train FILE (and --dev/--test) "
+                                  "or --dataset NAME.")
+            splits, name = bundled
+        if "dev" not in splits:
+            if "test" in splits:
+                splits["train"], splits["dev"] = stratified_split(splits["train"], (0.9, 0.1), seed, self.name)
+            else:
+                parts = stratified_split(splits["train"], data.split, seed, self.name)
+                splits.update(zip(("train", "dev", "test"), parts))
+            logger.info("Split with seed %d: %s", seed, {k: len(v) for k, v in splits.items()})
+        if config.clean:
+            for split in list(splits):
+                splits[split], report = cleaning.clean_examples(splits[split], list(config.clean))
+                logger.info("cleaning %s: %s", split, report)
+        if data.quick:
+            for split, size in QUICK_SIZES.items():
+                if len(splits.get(split) or []) > size:
+                    splits[split] = random.Random(seed).sample(list(splits[split]), size)
+        if config.augment == "eda":
+            synonyms = augment.default_synonyms(config.synonyms)
+            splits["train"], report = augment.eda_augment(splits["train"], synonyms,
+                                                          n_aug=config.augment_per_example, seed=seed)
+            logger.info("EDA augmentation added %d training examples to %d.", report.added, report.original)
+        return splits, name
+
+    def read_file(self, path, data: DataConfig) -> list:
+        from kerastune_nlp.data.text_readers import read_text_file
+
+        config = self.config
+        return read_text_file(path, task=self.name, text_column=config.text_column,
+                              text_pair_column=config.text_pair_column, label_column=config.label_column,
+                              encoding=data.encoding, file_format=config.file_format, empty=config.empty)[0]
+
+    def check_examples(self, examples, split_name) -> None:
+        from kerastune_nlp.data.text_readers import TextExample, check_labels
+
+        labels = self.state.get("labels")
+        if labels:
+            known = [TextExample("", tuple(labels) if self.name == "multilabel" else name) for name in labels]
+            check_labels(known, examples, split_name, self.name)
+
+    def check_splits(self, splits) -> None:
+        from kerastune_nlp.data.text_readers import check_labels, check_trainable
+
+        super().check_splits(splits)
+        check_trainable(splits["train"], self.name)
+        for name in ("dev", "test"):
+            if splits.get(name):
+                check_labels(splits["train"], splits[name], name, self.name)
+
+    def example_record(self, example):
+        return [example.text, example.text_pair, example.label]
+
+    # -- model -----------------------------------------------------------------
+
+    def num_outputs(self) -> int:
+        return len(self.state["labels"])
+
+    def targets(self, examples) -> np.ndarray:
+        raise NotImplementedError
+
+    def encode(self, tokenizer, examples, max_length, labelled=True) -> EncodedSplit:
+        if labelled:
+            texts = [e.text for e in examples]
+            pairs = [e.text_pair or "" for e in examples] if any(e.text_pair is not None for e in examples) else None
+        else:
+            texts, pairs = examples
+        encoded = tokenizer(list(texts), list(pairs) if pairs is not None else None, truncation=True,
+                            max_length=max_length, return_token_type_ids=True, verbose=False)
+        full = tokenizer(list(texts), list(pairs) if pairs is not None else None, truncation=False,
+                         verbose=False)["input_ids"]
+        truncated = sum(len(ids) > max_length for ids in full)
+        rows = [EncodedText(np.asarray(ids, np.int32), np.asarray(types, np.int32))
+                for ids, types in zip(encoded["input_ids"], encoded["token_type_ids"])]
+        if labelled and truncated:
+            logger.warning("%d of %d texts are longer than max_length=%d sub-tokens and were truncated "
+                           "(their end is not seen); raise --max-length to keep more.",
+                           truncated, len(rows), max_length)
+        targets = self.targets(examples) if labelled else None
+        return EncodedSplit(rows, targets, {"examples": len(rows), "truncated": int(truncated)})
+
+    def build_model(self, backbone, input_names, *, dropout, initializer_range, seed=None):
+        from kerastune_nlp.models.sequence_classifier import build_sequence_classifier
+
+        return build_sequence_classifier(backbone, input_names, self.num_outputs(), dropout=dropout,
+                                         initializer_range=initializer_range, seed=seed)
+
+    def validation(self, predictor, dev, dev_encoded):
+        from kerastune_nlp._tf import tf
+        from kerastune_nlp.data.batching import make_eval_dataset
+
+        dataset, order = make_eval_dataset(dev_encoded.rows, predictor.input_names, predictor.pad_id,
+                                           predictor.batch_size)
+        labels = tf.data.Dataset.from_tensor_slices(dev_encoded.targets[order]).batch(predictor.batch_size)
+        return [], tf.data.Dataset.zip((dataset, labels))
+
+    # -- outputs ---------------------------------------------------------------
+
+    def split_inputs(self, inputs, pairs=None) -> tuple[list[str], list[str] | None]:
+        """Raw inputs -> texts and optional pairs; (text, pair) tuples are accepted."""
+        inputs = list(inputs)
+        if pairs is None and inputs and all(isinstance(i, (tuple, list)) and len(i) == 2 for i in inputs):
+            texts, pairs = [i[0] for i in inputs], [i[1] for i in inputs]
+        else:
+            texts = inputs
+        bad = [i for i, t in enumerate(texts) if not isinstance(t, str) or not t.strip()]
+        if bad:
+            raise ConfigError(
+                f"Expected non-empty texts. Received: an empty text at index {bad[0]}. Remove empty "
+                "texts before predicting."
+            )
+        if pairs is not None and len(pairs) != len(texts):
+            raise ConfigError(f"Expected one pair per text. Received: {len(texts)} texts and {len(pairs)} pairs.")
+        return texts, (list(pairs) if pairs is not None else None)
+
+    def scores_of(self, outputs: np.ndarray) -> np.ndarray:
+        """Model outputs -> probabilities (or values)."""
+        raise NotImplementedError
+
+    def raw_outputs(self, predictor, inputs, pairs=None) -> np.ndarray:
+        """Probabilities (classification, multilabel) or values (regression), in input order."""
+        texts, pairs = self.split_inputs(inputs, pairs)
+        encoded = self.encode(predictor.tokenizer, (texts, pairs), predictor.max_length, labelled=False)
+        return self.scores_of(np.stack(predictor.outputs(encoded.rows)))
+
+    def outputs_of_examples(self, predictor, examples) -> np.ndarray:
+        encoded = self.encode(predictor.tokenizer, examples, predictor.max_length)
+        return self.scores_of(np.stack(predictor.outputs(encoded.rows)))
+
+    def per_example_loss(self, examples, outputs) -> np.ndarray:
+        raise NotImplementedError
+
+    def prediction_row(self, output) -> dict:
+        raise NotImplementedError
+
+    def write_reports(self, directory, predictor, examples, scores):
+        from kerastune_nlp.evaluation import reports
+
+        outputs = self.outputs_of_examples(predictor, examples)
+        rows = []
+        for example, output in zip(examples, outputs):
+            row = {"text": example.text, "gold": example.label, "source": example.source, "line": example.line}
+            if example.text_pair is not None:
+                row["text_pair"] = example.text_pair
+            rows.append({**row, **self.prediction_row(output)})
+        reports.write_worst_predictions(Path(directory) / "worst_predictions.jsonl", rows,
+                                        self.per_example_loss(examples, outputs))
+        return ["worst_predictions.jsonl"]

@@ -1,0 +1,330 @@
+"""One trainer for every task, in stages a caller can drive separately.
+
+    prepare          resolve the backbone, read the tokenizer, learn the task's
+                     labels and encode train/dev once (no TensorFlow work)
+    build_and_compile  a fresh model and optimizer from a `TrainConfig`
+                     (many times on one prepared set: search, distillation)
+    fit              `model.fit` with the task's dev metric, best checkpoint,
+                     crash backups and the epoch log
+    finalize         restore the best epoch, merge LoRA, final scores,
+                     reports, write and commit the run directory
+
+`train(task=..., ...)` chains them into one run directory. The distribution
+strategy is passed in (`strategy=`); it is never created behind the caller's
+back except by `train`, from `TrainConfig.strategy`, when none is given.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Sequence
+
+from kerastune_nlp import config as cfg
+from kerastune_nlp.runs import staging as run_staging
+from kerastune_nlp.runs.layout import RunLayout, write_json
+from kerastune_nlp.tasks import Task, get_task
+from kerastune_nlp.tasks.base import EncodedSplit
+
+logger = logging.getLogger("kerastune_nlp.training")
+
+
+@dataclasses.dataclass
+class PreparedData:
+    """What `Trainer.prepare` read and encoded; reusable by every build."""
+
+    task: Task
+    data_config: cfg.DataConfig
+    model_config: cfg.ModelConfig
+    resolved: object
+    backbone_config: object
+    tokenizer: object
+    splits: dict
+    encoded: dict
+    fingerprint: dict
+
+
+@dataclasses.dataclass
+class BuiltModel:
+    """One compiled model of a prepared set, with its predictor and devices."""
+
+    model: object
+    backbone: object
+    predictor: object
+    setup: object
+    train_config: cfg.TrainConfig
+    extra_callbacks: list
+    steps_per_epoch: int
+
+
+@dataclasses.dataclass
+class RunResult:
+    """What a finished run produced.
+
+    Args:
+        run_dir: Path. The completed run directory.
+        metrics: dict. What metrics.json holds.
+        predictor: Predictor. The trained model with the best dev weights.
+    """
+
+    run_dir: Path
+    metrics: dict
+    predictor: object
+
+
+def fingerprint(task: Task, splits: dict, data: cfg.DataConfig, model: cfg.ModelConfig,
+                train: cfg.TrainConfig | None, resolved=None) -> dict:
+    """Named parts that identify a run: hashes of the examples and every setting.
+
+    File paths are left out (the examples' content is hashed instead), so a
+    moved data file still resumes while an edited one does not.
+    """
+    parts = {"task": task.name}
+    for name in ("train", "dev", "test"):
+        parts[f"data.{name}"] = run_staging.digest([task.example_record(e) for e in splits.get(name) or []])
+    sections = {"data": data, "model": model, "task_config": task.config}
+    if train is not None:
+        sections["train"] = train
+    for section, config in sections.items():
+        for key, value in cfg.to_dict(config).items():
+            if section == "data" and key in ("train", "dev", "test", "dataset"):
+                continue
+            parts[f"{section}.{key}"] = value
+    if resolved is not None:
+        weights = Path(resolved.weights_file)
+        parts["backbone.weights"] = f"{weights.name}:{weights.stat().st_size if weights.exists() else 0}"
+    return parts
+
+
+class Trainer:
+    """Fine-tunes a backbone for one task.
+
+    Args:
+        task: a `Task` instance, or a registered task name.
+        data_config: `DataConfig`. Defaults to `DataConfig()`.
+        model_config: `ModelConfig`. Defaults to `ModelConfig()`.
+        strategy: a `tf.distribute.Strategy` or None (then `TrainConfig.strategy`
+            is resolved at the first build). Defaults to None.
+
+    Example:
+    >>> trainer = Trainer("classification")
+    >>> prepared = trainer.prepare(train, dev, test)
+    >>> for lr in (1e-4, 3e-4):          # no re-tokenization between builds
+    ...     built = trainer.build_and_compile(prepared, TrainConfig(learning_rate=lr))
+    ...     trainer.fit(built, prepared, verbose=0)
+    """
+
+    def __init__(self, task, data_config: cfg.DataConfig | None = None,
+                 model_config: cfg.ModelConfig | None = None, strategy=None):
+        self.task = get_task(task)() if isinstance(task, str) else task
+        self.data_config = data_config or cfg.DataConfig()
+        self.model_config = model_config or cfg.ModelConfig()
+        self.strategy = strategy
+
+    # -- stage 1 -----------------------------------------------------------------
+
+    def prepare(self, train: Sequence, dev: Sequence, test: Sequence | None = None) -> PreparedData:
+        """Checks the splits, resolves the backbone and encodes train and dev once."""
+        from kerastune_nlp.models import backbones
+
+        splits = {"train": list(train), "dev": list(dev), "test": list(test or [])}
+        self.task.check_splits(splits)
+        resolved = backbones.resolve_backbone(self.model_config.backbone,
+                                              allow_pickle=self.model_config.allow_pickle)
+        backbone_config = backbones.load_config(resolved)
+        backbones.check_max_length(self.data_config.max_length, backbone_config, self.model_config.backbone)
+        tokenizer = backbones.load_tokenizer(resolved.directory)
+        self.task.fit_state(splits["train"])
+        encoded = {name: self.task.encode(tokenizer, splits[name], self.data_config.max_length)
+                   for name in ("train", "dev")}
+        logger.info("train: %s", encoded["train"].stats)
+        parts = fingerprint(self.task, splits, self.data_config, self.model_config, None, resolved)
+        return PreparedData(self.task, self.data_config, self.model_config, resolved, backbone_config,
+                            tokenizer, splits, encoded, parts)
+
+    # -- stage 2 -----------------------------------------------------------------
+
+    def build_and_compile(self, prepared: PreparedData, train_config: cfg.TrainConfig) -> BuiltModel:
+        """A fresh model (pretrained backbone + new head) and optimizer, compiled."""
+        from kerastune_nlp.models import backbones
+        from kerastune_nlp.predictor import Predictor
+        from kerastune_nlp.training import fit_setup
+
+        setup = fit_setup.start(train_config, self.strategy)
+        self.strategy = setup.strategy
+        config = prepared.backbone_config
+        dropout = self.model_config.dropout
+        if dropout is None:
+            dropout = backbones.hidden_dropout(config)
+        with fit_setup.build_scope(setup):
+            backbone = backbones.load_pretrained_backbone(prepared.resolved)
+            model = prepared.task.build_model(backbone, prepared.tokenizer.model_input_names, dropout=dropout,
+                                              initializer_range=getattr(config, "initializer_range", 0.02),
+                                              seed=train_config.seed)
+        predictor = Predictor(prepared.task, model, prepared.tokenizer, config, self.data_config.max_length,
+                              batch_size=max(32, train_config.batch_size))
+        train = prepared.encoded["train"]
+        steps = math.ceil(len(train.rows) / train_config.batch_size)
+        with fit_setup.build_scope(setup):
+            # Metrics hold variables: they must be created under the model's strategy.
+            loss, metrics = prepared.task.loss_and_metrics(train, steps, setup.replicas)
+            extra = fit_setup.compile_for_training(setup, model, backbone, config, micro_steps_per_epoch=steps,
+                                                   loss=loss, metrics=metrics)
+        return BuiltModel(model, backbone, predictor, setup, train_config, extra, steps)
+
+    # -- stage 3 -----------------------------------------------------------------
+
+    def fit(self, built: BuiltModel, prepared: PreparedData, layout: RunLayout | None = None,
+            callbacks: Sequence = (), verbose: int = 1) -> dict:
+        """Trains; with a staging `layout`, also checkpoints, backs up and logs each epoch.
+
+        Returns:
+            The Keras history of this call (`{key: [per-epoch values]}`).
+        """
+        from kerastune_nlp.data.batching import make_train_dataset
+        from kerastune_nlp.training.callbacks import StopOnNonFiniteLoss, run_callbacks
+
+        config, task, predictor = built.train_config, prepared.task, built.predictor
+        train: EncodedSplit = prepared.encoded["train"]
+        dataset = make_train_dataset(
+            train.rows, predictor.input_names, predictor.pad_id, config.batch_size, config.seed,
+            dense_labels=train.targets, pad_to_multiple_of=built.setup.pad_multiple(),
+            fixed_length=self.data_config.max_length if self.data_config.padding == "max_length" else None,
+        )
+        dev_callbacks, validation_data = task.validation(predictor, prepared.splits["dev"], prepared.encoded["dev"])
+        if layout is not None:
+            standard, built.best_path = run_callbacks(layout, task.monitor, task.mode,
+                                                      config.early_stopping_patience,
+                                                      backup_every_steps=config.checkpoint_every_steps)
+        else:
+            standard, built.best_path = [StopOnNonFiniteLoss()], None
+        started = time.perf_counter()
+        history = built.model.fit(
+            dataset, validation_data=validation_data, epochs=config.epochs, verbose=verbose,
+            callbacks=[*built.extra_callbacks, *dev_callbacks, *standard, *callbacks],
+            **task.fit_options(train),
+        )
+        built.fit_seconds = getattr(built, "fit_seconds", 0.0) + time.perf_counter() - started
+        return {key: [float(v) for v in values] for key, values in history.history.items()}
+
+    # -- stage 4 -----------------------------------------------------------------
+
+    def finalize(self, built: BuiltModel, prepared: PreparedData, layout: RunLayout, output_dir,
+                 started: float | None = None) -> RunResult:
+        """Best weights, plain model, final scores, reports; writes and commits the run directory."""
+        from kerastune_nlp import __version__  # noqa: F401  (recorded by the manifest)
+        from kerastune_nlp.evaluation import reports
+        from kerastune_nlp.runs.manifest import Manifest, write_manifest
+        from kerastune_nlp.training import fit_setup
+        from kerastune_nlp.training.callbacks import read_epoch_log
+
+        task, predictor, splits = prepared.task, built.predictor, prepared.splits
+        summary = fit_setup.finish(built.setup, built.model, getattr(built, "best_path", None), predictor)
+        task.after_fit(predictor, splits["dev"])
+        dev_scores = predictor.evaluate(splits["dev"])
+        test_scores = predictor.evaluate(splits["test"]) if splits["test"] else None
+        predictor.save_model_files(layout.root)
+        epochs = read_epoch_log(layout / RunLayout.EPOCH_LOG)
+        history = {key: [e[key] for e in epochs if key in e] for key in dict.fromkeys(k for e in epochs for k in e)
+                   if key != "epoch"}
+        reports.write_training_curves(layout.root, history, task.monitor)
+        report_split = "test" if splits["test"] else "dev"
+        task.write_reports(layout.root, predictor, splits[report_split], test_scores or dev_scores)
+        train = prepared.encoded["train"]
+        metrics = {
+            "task": task.name,
+            "dev": dev_scores,
+            "test": test_scores,
+            "dev_per_epoch": [{"epoch": e["epoch"], **{k: v for k, v in e.items() if k.startswith("val_")}}
+                              for e in epochs],
+            "training": summary,
+            "timing": {"train_seconds": round(getattr(built, "fit_seconds", 0.0), 2),
+                       "total_seconds": round(time.perf_counter() - (started or time.perf_counter()), 2)},
+            "data": {"train": {"examples": len(splits["train"]), **train.stats}, "dev": len(splits["dev"]),
+                     "test": len(splits["test"]), "train_real_tokens": train.real_tokens},
+            "reports_describe": report_split,
+        }
+        write_json(layout / RunLayout.METRICS, metrics)
+        write_json(layout / RunLayout.HISTORY, history)
+        run_staging.prune(layout, keep_optimizer_state=built.train_config.keep_optimizer_state)
+        write_manifest(layout, Manifest(
+            task=task.name, data=self.data_config, model=self.model_config, train=built.train_config,
+            task_config=task.config, task_state=task.state, backbone_directory=str(prepared.resolved.directory),
+            fingerprint=prepared.fingerprint, output=str(output_dir),
+        ))
+        run_staging.commit(layout, Path(output_dir))
+        return RunResult(Path(output_dir), metrics, predictor)
+
+
+def train(task="ner", train: Sequence | None = None, dev: Sequence | None = None, test: Sequence | None = None,
+          *, output_dir, data_config: cfg.DataConfig | None = None, model_config: cfg.ModelConfig | None = None,
+          train_config: cfg.TrainConfig | None = None, task_config=None, strategy=None,
+          overwrite: bool = False, callbacks: Sequence = (), verbose: int = 1) -> RunResult:
+    """Fine-tunes a backbone for `task` and writes a run directory: the main entry point.
+
+    Without `train`, the splits are read as `data_config` says (its files, a
+    hub data set, or the task's bundled data). Rerunning an interrupted call
+    with the same data and settings resumes from its last crash backup.
+
+    Args:
+        task: str or Task. "ner", "classification", "multilabel", "regression"
+            or any registered task. Defaults to "ner".
+        train, dev, test: example lists (test optional), or None to read them.
+        output_dir: the run directory to create.
+        data_config, model_config, train_config: the shared settings.
+        task_config: the task's own settings (e.g. `NERDataConfig`).
+        strategy: a `tf.distribute.Strategy`, or None to resolve
+            `train_config.strategy`.
+        overwrite: bool. Replace an existing RUN directory (never anything
+            else). Defaults to False.
+        callbacks: more Keras callbacks, run after the built-in ones.
+        verbose: int. Keras `fit` verbosity (0, 1 progress bar, 2 a line per epoch).
+
+    Example:
+    >>> import kerastune_nlp as kt
+    >>> result = kt.train(task="classification", output_dir="saved_models/trec")
+    >>> result.metrics["test"]["accuracy"]
+    """
+    from kerastune_nlp.models import backbones
+
+    started = time.perf_counter()
+    task_object = task if isinstance(task, Task) else get_task(task)(task_config)
+    data_config = data_config or cfg.DataConfig()
+    model_config = model_config or cfg.ModelConfig()
+    train_config = train_config or cfg.TrainConfig()
+    if train is None:
+        splits, _ = task_object.load_splits(data_config, train_config.seed)
+    else:
+        splits = {"train": list(train), "dev": list(dev or []), "test": list(test or [])}
+    task_object.check_splits(splits)
+    output_dir = Path(output_dir)
+    run_staging.check_output(output_dir, overwrite)
+    resolved = backbones.resolve_backbone(model_config.backbone, allow_pickle=model_config.allow_pickle)
+    parts = fingerprint(task_object, splits, data_config, model_config, train_config, resolved)
+    # A leftover staging folder of another command is refused before TensorFlow starts.
+    run_staging.check_resumable(output_dir, parts, overwrite)
+
+    trainer = Trainer(task_object, data_config, model_config, strategy)
+    if trainer.strategy is None:
+        from kerastune_nlp.training import devices
+
+        # The strategy comes first: multi-worker collectives must be set up
+        # before any other TensorFlow work.
+        trainer.strategy = devices.resolve_strategy(train_config.strategy)
+    from kerastune_nlp.training import devices
+
+    output_dir = devices.worker_output_dir(output_dir, trainer.strategy)
+    layout, resuming = run_staging.open_staging(output_dir, parts, overwrite)
+    if resuming:
+        point = run_staging.resume_point(layout)
+        where = (f" at epoch {point['epoch']}, step {point['step']} of {point['steps_per_epoch']}"
+                 if point else "")
+        logger.warning("Resuming the interrupted run in %s%s (same data and settings).", layout.root, where)
+    prepared = trainer.prepare(splits["train"], splits["dev"], splits.get("test"))
+    prepared.fingerprint = parts
+    built = trainer.build_and_compile(prepared, train_config)
+    trainer.fit(built, prepared, layout, callbacks=callbacks, verbose=verbose)
+    return trainer.finalize(built, prepared, layout, output_dir, started=started)
