@@ -1,4 +1,4 @@
-"""Keras callbacks for fine-tuning: dev entity F1 each epoch, and a NaN guard."""
+"""Keras callbacks for fine-tuning: dev scores each epoch, epoch log, NaN guard, best checkpoint, crash backup."""
 
 from __future__ import annotations
 
@@ -116,8 +116,9 @@ class StepBackup(keras.callbacks.BackupAndRestore):
     def _backup(self, epoch, batch=0):
         super()._backup(epoch=epoch, batch=batch)
         # Where a resume will start, for the console (the checkpoint holds the same).
-        steps = (self.params or {}).get("steps") or 0
-        finished_epoch = steps and batch >= steps - 1
+        epoch, batch = int(epoch), int(batch)
+        steps = int((self.params or {}).get("steps") or 0)
+        finished_epoch = bool(steps) and batch >= steps - 1
         progress = {"epoch": epoch + (2 if finished_epoch else 1), "step": 0 if finished_epoch else batch + 1,
                     "steps_per_epoch": steps}
         (Path(self.backup_dir) / "progress.json").write_text(json.dumps(progress) + "\n")

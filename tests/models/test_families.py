@@ -99,7 +99,7 @@ def test_layerwise_decay_then_gradual_unfreezing(all_tiny_backbones, family):
     before = _values(model)
     model.train_on_batch(features, labels)
     for group, step in _largest_step(model, before).items():
-        assert step == pytest.approx(lr * scales[group], rel=1e-2), (family, group)
+        assert step == pytest.approx(lr * scales[group], rel=3e-2), (family, group)
 
     # (2) gradual unfreezing, one layer per epoch: the callback changes the
     # scales of the compiled model; frozen groups must not move at all.

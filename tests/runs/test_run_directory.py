@@ -44,8 +44,8 @@ def test_finished_run_holds_the_model_once_without_optimizer_state(tiny_bert, wn
     assert not (run / "fingerprint.json").exists()
     model = kt.load_run(run).model
     parameters_bytes = sum(w.numpy().nbytes for w in model.weights)
-    # The weights file is the model's float32 weights plus HDF5 overhead, not 3x (Adam's two slots).
-    assert (run / "model.h5").stat().st_size < 1.3 * parameters_bytes
+    # Model weights plus HDF5 overhead (large for a tiny model), well under the 3x that Adam's two slots add.
+    assert (run / "model.h5").stat().st_size < 2.0 * parameters_bytes
     manifest = json.loads((run / "run_config.json").read_text())
     assert "model.h5" in manifest["files"] and manifest["task_state"]["labels"]
     # Every file, JSON included, gets the same mode (0600 would hide it from a serving user).
