@@ -7,21 +7,21 @@ import pytest
 
 from kerastune_nlp import config as cfg
 from kerastune_nlp.cli import build_parser, main
-from kerastune_nlp.cli.flags import SHARED_SECTIONS, flag_name, settings_from_args, task_config_fields
+from kerastune_nlp.cli.flags import SHARED_SECTIONS, flag_name, settings_from_args, task_config_fields, type_name
 from kerastune_nlp.errors import ConfigError
 
-SAMPLE = {"int": "7", "int | None": "7", "float": "0.25", "float | None": "0.25", "str": None, "str | None": None}
+SAMPLE = {"int": "64", "int | None": "64", "float": "0.25", "float | None": "0.25", "str": None, "str | None": None}
 
 
 def _sample(field):
     choices = field.metadata.get("choices")
-    if str(field.type) == "tuple":
+    if type_name(field) == "tuple":
         return (field.default_factory()[:1] or choices[:1]) if field.name != "split" else "0.6,0.2,0.2"
     if choices:
         return next(c for c in choices if c != field.default)
-    if str(field.type) in ("str", "str | None"):
+    if type_name(field) in ("str", "str | None"):
         return "x-value" if field.name not in ("encoding",) else "latin-1"
-    return SAMPLE[str(field.type)]
+    return SAMPLE[type_name(field)]
 
 
 def _all_fields():
@@ -34,7 +34,7 @@ def _all_fields():
 
 @pytest.mark.parametrize("section, field, task", list(_all_fields()), ids=lambda v: getattr(v, "name", v))
 def test_every_field_has_a_flag_named_after_it_that_sets_it(section, field, task):
-    if str(field.type) == "bool":
+    if type_name(field) == "bool":
         argv = [flag_name(field.name) if not field.default else f"--no-{field.name.replace('_', '-')}"]
         expected = not field.default
     else:
@@ -48,7 +48,7 @@ def test_every_field_has_a_flag_named_after_it_that_sets_it(section, field, task
     got = getattr(getattr(settings, section), field.name)
     if field.name == "split":
         assert got == pytest.approx((0.6, 0.2, 0.2))
-    elif isinstance(expected, str) and str(field.type).startswith(("int", "float")):
+    elif isinstance(expected, str) and type_name(field).startswith(("int", "float")):
         assert got == type(got)(expected)
     else:
         assert got == expected
@@ -58,7 +58,7 @@ def test_historical_flag_aliases_map_to_their_fields():
     for flag, (section, name) in cfg.FLAG_ALIASES.items():
         field = next(f for f in dataclasses.fields(
             SHARED_SECTIONS.get(section) or cfg.ClassificationConfig) if f.name == name)
-        value = [] if str(field.type) == "bool" else [str(_sample(field))]
+        value = [] if type_name(field) == "bool" else [str(_sample(field))]
         task = "classification" if section == "task_config" else "ner"
         settings = settings_from_args(build_parser().parse_args(["train", "--task", task, flag, *value]))
         assert getattr(getattr(settings, section), name) != field.default, flag

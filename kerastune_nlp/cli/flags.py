@@ -37,8 +37,13 @@ def task_config_fields() -> dict[str, tuple[dataclasses.Field, list[str]]]:
     return fields
 
 
+def type_name(field: dataclasses.Field) -> str:
+    """The annotation as text ("int | None"), whether or not its module postpones annotations."""
+    return field.type if isinstance(field.type, str) else getattr(field.type, "__name__", str(field.type))
+
+
 def _converter(field: dataclasses.Field):
-    kind = str(field.type)
+    kind = type_name(field)
     optional = "None" in kind
 
     def convert(text: str):
@@ -64,7 +69,7 @@ def _add_field(group, field: dataclasses.Field, dest: str, extra_help: str = "")
     names = [flag_name(field.name)]
     section, _, name = dest.partition(".")
     names += [alias for alias, target in cfg.FLAG_ALIASES.items() if target == (section, name)]
-    if str(field.type) == "bool":
+    if type_name(field) == "bool":
         group.add_argument(*names, dest=dest, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
                            help=f"{help_text} (default {'on' if default else 'off'})")
         for negative, target in cfg.NEGATIVE_FLAGS.items():
