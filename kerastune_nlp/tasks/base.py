@@ -151,6 +151,14 @@ class Task:
         """Scores against the examples' gold labels (a JSON-able dict)."""
         raise NotImplementedError
 
+    # The one number an export is gated on, and whether higher is better.
+    metric_name: ClassVar[str] = "score"
+    metric_higher_is_better: ClassVar[bool] = True
+
+    def primary_metric(self, scores: dict) -> float:
+        """`metric_name` read from `evaluate`'s scores."""
+        raise NotImplementedError
+
     def headline(self, scores: dict) -> str:
         """A one-line summary of `scores` for logs."""
         return ", ".join(f"{k} {v:.4f}" for k, v in scores.items() if isinstance(v, float))
@@ -176,6 +184,42 @@ class Task:
         the export stage wraps it with its own input signatures.
         """
         return {"outputs": outputs}
+
+    def raw_text_inputs(self) -> dict:
+        """Names of the raw-string inputs of the `serving_default` signature (each a [batch] string)."""
+        return {"text": "one text per example"}
+
+    def serve_raw_text(self, graph_tokenizer, forward, inputs: dict) -> dict:
+        """Raw strings -> named output tensors, tokenizing in the graph.
+
+        Args:
+            graph_tokenizer: a `kerastune_nlp.export.graph_tokenizer.GraphWordPiece`.
+            forward: callable, model features dict -> float32 outputs.
+            inputs: the tensors named by `raw_text_inputs()`.
+        """
+        features = graph_tokenizer.encode_texts(inputs["text"], inputs.get("text_pair"))
+        return self.serving_outputs(forward(features))
+
+    def raw_inputs_of(self, examples: Sequence) -> dict:
+        """Labelled examples -> the raw-string signature's inputs, as lists of str."""
+        return {"text": [e.text for e in examples]}
+
+    def predict_raw(self, predictor, inputs: dict) -> list:
+        """`predict` on the same raw inputs the signature gets (for parity checks)."""
+        return self.predict(predictor, inputs["text"])
+
+    def from_raw_outputs(self, outputs: dict) -> list:
+        """The raw-string signature's outputs (numpy) -> what `predict` returns (None: not comparable)."""
+        raise NotImplementedError
+
+    def same_prediction(self, a, b) -> bool:
+        return a == b
+
+    def tokenizer_agreement(self, tokenizer, graph_tokenizer, examples: Sequence, extra=()):
+        """How often the in-graph tokenizer gives the HF ids on these examples' texts."""
+        from kerastune_nlp.export.graph_tokenizer import agreement
+
+        return agreement(tokenizer, graph_tokenizer, [e.text for e in examples] + list(extra), words=False)
 
 
 def format_table(rows: Sequence[Sequence[str]]) -> str:

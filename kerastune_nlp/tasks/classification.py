@@ -67,18 +67,13 @@ class ClassificationTask(TextTask):
         return cm.classification_scores(self.targets(examples), self.outputs_of_examples(predictor, examples),
                                         self.state["labels"])
 
+    metric_name = "accuracy"
+
+    def primary_metric(self, scores):
+        return float(scores["accuracy"])
+
     def headline(self, scores):
         return f"accuracy {scores['accuracy']:.4f}, macro F1 {scores['macro']['f1']:.4f}"
-
-    def format_scores(self, scores, title=""):
-        from kerastune_nlp.evaluation.classification_metrics import format_scores
-
-        return format_scores(self.name, scores, f"{title}:" if title else "")
-
-    def format_prediction(self, text, prediction):
-        if isinstance(prediction, list):
-            return "  ".join(f"{label} {p:.3f}" for label, p in prediction) + f"\t{text}"
-        return f"{prediction}\t{text}"
 
     def per_example_loss(self, examples, outputs):
         targets = self.targets(examples)

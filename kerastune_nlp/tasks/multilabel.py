@@ -72,18 +72,23 @@ class MultiLabelTask(TextTask):
         return cm.multilabel_scores(self.targets(examples), self.outputs_of_examples(predictor, examples),
                                     self.state["labels"], self.threshold)
 
+    metric_name = "micro F1"
+
+    def primary_metric(self, scores):
+        return float(scores["micro"]["f1"])
+
     def headline(self, scores):
         return f"micro F1 {scores['micro']['f1']:.4f}, subset accuracy {scores['subset_accuracy']:.4f}"
 
-    def format_scores(self, scores, title=""):
-        from kerastune_nlp.evaluation.classification_metrics import format_scores
+    def from_raw_outputs(self, outputs):
+        names = [n.decode() for n in outputs["labels"][0]] if len(outputs["labels"]) else []
+        return [tuple(n for n, chosen in zip(names, row) if chosen) for row in outputs["selected"]]
 
-        return format_scores(self.name, scores, f"{title}:" if title else "")
+    def format_value(self, prediction) -> str:
+        return ",".join(prediction)
 
-    def format_prediction(self, text, prediction):
-        if isinstance(prediction, list):
-            return "  ".join(f"{label} {p:.3f}" for label, p in prediction) + f"\t{text}"
-        return ",".join(prediction) + f"\t{text}"
+    def gold_of(self, label: str):
+        return (label,)
 
     def per_example_loss(self, examples, outputs):
         targets = self.targets(examples)

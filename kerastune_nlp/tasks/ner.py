@@ -167,6 +167,11 @@ class NERTask(Task):
         predicted = self.predict(predictor, [s.tokens for s in examples])
         return entity_scores([s.tags for s in examples], predicted)
 
+    metric_name = "entity F1"
+
+    def primary_metric(self, scores):
+        return float(scores["overall"]["f1"])
+
     def headline(self, scores):
         o = scores["overall"]
         return f"entity P/R/F1 {o['precision']:.4f}/{o['recall']:.4f}/{o['f1']:.4f}"
@@ -186,4 +191,44 @@ class NERTask(Task):
         ids = tf.argmax(outputs, axis=-1, output_type=tf.int32)
         labels = tf.gather(tf.constant(list(self.labels)), ids)
         return {"label_ids": ids, "labels": labels, "scores": tf.reduce_max(probabilities, axis=-1)}
+
+    def raw_text_inputs(self) -> dict:
+        return {"text": "one sentence per example; words are split on whitespace"}
+
+    def raw_inputs_of(self, examples) -> dict:
+        return {"text": [" ".join(s.tokens) for s in examples]}
+
+    def from_raw_outputs(self, outputs):
+        """Word labels per sentence; None for a sentence longer than `max_length` (not all words tagged)."""
+        return [[label.decode() for label in labels[:count]] if flags[:count].all() else None
+                for labels, flags, count in zip(outputs["labels"], outputs["covered"], outputs["word_count"])]
+
+    def tokenizer_agreement(self, tokenizer, graph_tokenizer, examples, extra=()):
+        from kerastune_nlp.export.graph_tokenizer import agreement
+
+        return agreement(tokenizer, graph_tokenizer, [s.tokens for s in examples] + list(extra), words=True)
+
+    def serve_raw_text(self, graph_tokenizer, forward, inputs):
+        """Per-word labels (constrained Viterbi), scores and character offsets of raw sentences.
+
+        Words whose first sub-token lies past `max_length` are not tagged
+        (`covered` False, label "O", score 0); the Python `Predictor` slides
+        windows over such sentences instead.
+        """
+        from kerastune_nlp._tf import tf
+        from kerastune_nlp.evaluation.iob_decoding import viterbi_decode_graph
+
+        encoded = graph_tokenizer.encode_words(inputs["text"])
+        logits = forward(encoded["features"])
+        word_logits = tf.gather(logits, encoded["first"], batch_dims=1)  # [B, W, labels]
+        tagged = encoded["word_mask"] & encoded["covered"]
+        ids, scores = viterbi_decode_graph(word_logits, tagged, self.labels)
+        outside = self.labels.index("O") if "O" in self.labels else 0
+        ids = tf.where(tagged, ids, outside)
+        return {
+            "words": encoded["words"], "labels": tf.gather(tf.constant(list(self.labels)), ids),
+            "label_ids": ids, "scores": tf.where(tagged, scores, 0.0),
+            "start": encoded["starts"], "end": encoded["ends"], "covered": encoded["covered"],
+            "word_count": tf.reduce_sum(tf.cast(encoded["word_mask"], tf.int32), axis=1),
+        }
 

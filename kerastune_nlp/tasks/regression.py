@@ -47,16 +47,23 @@ class RegressionTask(TextTask):
 
         return cm.regression_scores([e.label for e in examples], self.outputs_of_examples(predictor, examples))
 
+    metric_name = "MAE"
+    metric_higher_is_better = False
+
+    def primary_metric(self, scores):
+        return float(scores["mae"])
+
     def headline(self, scores):
         return f"MAE {scores['mae']:.4f}, RMSE {scores['rmse']:.4f}"
 
-    def format_scores(self, scores, title=""):
-        from kerastune_nlp.evaluation.classification_metrics import format_scores
+    def from_raw_outputs(self, outputs):
+        return [float(v) for v in outputs["values"]]
 
-        return format_scores(self.name, scores, f"{title}:" if title else "")
+    def same_prediction(self, a, b) -> bool:
+        return abs(a - b) <= 1e-3 * max(1.0, abs(b))
 
-    def format_prediction(self, text, value):
-        return f"{value:.4f}\t{text}"
+    def format_value(self, value) -> str:
+        return f"{value:.4f}"
 
     def per_example_loss(self, examples, outputs):
         return (outputs - np.asarray([e.label for e in examples])) ** 2

@@ -99,8 +99,12 @@ class TextTask(Task):
 
         labels = self.state.get("labels")
         if labels:
-            known = [TextExample("", tuple(labels) if self.name == "multilabel" else name) for name in labels]
+            known = [TextExample("", self.gold_of(name)) for name in labels]
             check_labels(known, examples, split_name, self.name)
+
+    def gold_of(self, label: str):
+        """How one known label is written in an example's gold field (multilabel wraps it in a tuple)."""
+        return label
 
     def check_splits(self, splits) -> None:
         from kerastune_nlp.data.text_readers import check_labels, check_trainable
@@ -190,8 +194,40 @@ class TextTask(Task):
         encoded = self.encode(predictor.tokenizer, examples, predictor.max_length)
         return self.scores_of(np.stack(predictor.outputs(encoded.rows)))
 
+    def format_scores(self, scores, title=""):
+        from kerastune_nlp.evaluation.classification_metrics import format_scores
+
+        return format_scores(self.name, scores, f"{title}:" if title else "")
+
+    def format_prediction(self, text, prediction):
+        if isinstance(prediction, list):  # top-k (label, probability) pairs
+            return "  ".join(f"{label} {p:.3f}" for label, p in prediction) + f"\t{text}"
+        return f"{self.format_value(prediction)}\t{text}"
+
+    def format_value(self, prediction) -> str:
+        """One prediction as printed before its text."""
+        return str(prediction)
+
     def per_example_loss(self, examples, outputs) -> np.ndarray:
         raise NotImplementedError
+
+    def raw_text_inputs(self) -> dict:
+        inputs = {"text": "one text per example"}
+        if self.config.text_pair_column:
+            inputs["text_pair"] = "the second text of each pair"
+        return inputs
+
+    def raw_inputs_of(self, examples) -> dict:
+        inputs = {"text": [e.text for e in examples]}
+        if self.config.text_pair_column:
+            inputs["text_pair"] = [e.text_pair or "" for e in examples]
+        return inputs
+
+    def predict_raw(self, predictor, inputs):
+        return self.predict(predictor, inputs["text"], pairs=inputs.get("text_pair"))
+
+    def from_raw_outputs(self, outputs):
+        return [label.decode() for label in outputs["labels"]]
 
     def prediction_row(self, output) -> dict:
         raise NotImplementedError

@@ -1,0 +1,1 @@
+"""Compression and export of trained run directories."""

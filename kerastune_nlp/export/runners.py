@@ -1,0 +1,163 @@
+"""Runs an exported artifact (SavedModel, TFLite, ONNX) on token ids, behind the `Predictor` API.
+
+Every artifact takes the same padded int32 `input_ids` / `attention_mask` /
+`token_type_ids` batch and returns the model's float32 outputs, so the
+task's own `predict` and `evaluate` score an artifact exactly as they score
+the Keras model: `ArtifactPredictor` only replaces how outputs are computed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from kerastune_nlp.errors import MissingDependencyError
+from kerastune_nlp.predictor import Predictor
+
+
+def pad_batch(rows: Sequence, input_names: Sequence[str], pad_id: int, multiple: int = 8) -> dict:
+    """Rows (encoded windows or texts) -> padded int32 arrays by input name."""
+    longest = max(len(r.input_ids) for r in rows)
+    width = -(-longest // multiple) * multiple
+    ids = np.full((len(rows), width), pad_id, np.int32)
+    mask = np.zeros((len(rows), width), np.int32)
+    types = np.zeros((len(rows), width), np.int32)
+    for i, row in enumerate(rows):
+        n = len(row.input_ids)
+        ids[i, :n] = row.input_ids
+        mask[i, :n] = 1
+        if getattr(row, "token_type_ids", None) is not None:
+            types[i, :n] = row.token_type_ids
+    features = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+    return {name: features[name] for name in input_names}
+
+
+class SavedModelRunner:
+    """The `ids` signature of a SavedModel version folder."""
+
+    kind = "savedmodel"
+
+    def __init__(self, path):
+        from kerastune_nlp.export.savedmodel import load_saved_model
+        from kerastune_nlp.export.signatures import IDS_SIGNATURE
+
+        self.loaded = load_saved_model(path)
+        self.signature = self.loaded.signatures[IDS_SIGNATURE]
+
+    def __call__(self, features: dict) -> np.ndarray:
+        from kerastune_nlp._tf import tf
+
+        return self.signature(**{k: tf.constant(v) for k, v in features.items()})["logits"].numpy()
+
+
+class TFLiteRunner:
+    """A .tflite file through LiteRT (`ai-edge-litert`), resized to each batch's shape."""
+
+    kind = "tflite"
+
+    def __init__(self, path, threads: int | None = None):
+        try:
+            from ai_edge_litert.interpreter import Interpreter
+        except ImportError as error:
+            raise MissingDependencyError("Running TFLite models needs ai-edge-litert: "
+                                         "pip install 'kerastune-nlp[export]'.") from error
+        self.interpreter = Interpreter(model_path=str(path), num_threads=threads)
+        self.inputs = {self._name(d["name"]): d for d in self.interpreter.get_input_details()}
+        self.output = self.interpreter.get_output_details()[0]
+        self.shape = None
+
+    @staticmethod
+    def _name(tensor_name: str) -> str:
+        # "serving_default_input_ids:0" -> "input_ids"
+        for name in ("input_ids", "attention_mask", "token_type_ids"):
+            if name in tensor_name:
+                return name
+        return tensor_name
+
+    def __call__(self, features: dict) -> np.ndarray:
+        shape = next(iter(features.values())).shape
+        if shape != self.shape:
+            for name, array in features.items():
+                self.interpreter.resize_tensor_input(self.inputs[name]["index"], list(array.shape), strict=False)
+            self.interpreter.allocate_tensors()
+            self.output = self.interpreter.get_output_details()[0]
+            self.shape = shape
+        for name, array in features.items():
+            self.interpreter.set_tensor(self.inputs[name]["index"], array.astype(self.inputs[name]["dtype"]))
+        self.interpreter.invoke()
+        return self.interpreter.get_tensor(self.output["index"]).astype(np.float32)
+
+
+class OnnxRunner:
+    """An .onnx file through ONNX Runtime on the CPU."""
+
+    kind = "onnx"
+
+    def __init__(self, path, threads: int | None = None):
+        try:
+            import onnxruntime
+        except ImportError as error:
+            raise MissingDependencyError("Running ONNX models needs onnxruntime: "
+                                         "pip install 'kerastune-nlp[export]'.") from error
+        options = onnxruntime.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.input_names = [i.name for i in self.session.get_inputs()]
+
+    def __call__(self, features: dict) -> np.ndarray:
+        feed = {name: features[name.split(":")[0]] for name in self.input_names}
+        return self.session.run(None, feed)[0].astype(np.float32)
+
+
+def runner_for(path) -> object:
+    """The runner that reads `path`, chosen by what it is."""
+    path = Path(path)
+    if path.is_dir():
+        return SavedModelRunner(path)
+    if path.suffix == ".tflite":
+        return TFLiteRunner(path)
+    if path.suffix == ".onnx":
+        return OnnxRunner(path)
+    raise ValueError(f"not an artifact: {path}")
+
+
+class ArtifactPredictor(Predictor):
+    """A `Predictor` whose outputs come from an exported artifact instead of the Keras model.
+
+    Args:
+        task: the run's task, with its fitted state.
+        runner: callable, padded features dict -> float32 outputs.
+        tokenizer, backbone_config, max_length, batch_size: as in `Predictor`.
+    """
+
+    def __init__(self, task, runner, tokenizer, backbone_config, max_length: int, batch_size: int = 32):
+        self.task = task
+        self.model = None
+        self.runner = runner
+        self.tokenizer = tokenizer
+        self.backbone_config = backbone_config
+        self.max_length = max_length
+        self.batch_size = batch_size
+        self.input_names = list(tokenizer.model_input_names)
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+
+    def retrace(self) -> None:
+        pass
+
+    def outputs(self, rows: Sequence) -> list[np.ndarray]:
+        if not len(rows):
+            return []
+        order = np.argsort([len(r.input_ids) for r in rows], kind="stable")
+        results: list = [None] * len(rows)
+        for begin in range(0, len(order), self.batch_size):
+            batch = order[begin: begin + self.batch_size]
+            outputs = self.runner(pad_batch([rows[i] for i in batch], self.input_names, self.pad_id))
+            for index, output in zip(batch, outputs):
+                results[index] = output
+        return results
+
+    def save_model_files(self, directory) -> None:
+        raise NotImplementedError("an exported artifact is already saved")
