@@ -140,12 +140,26 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--input", help="a file with one input per line; blank lines give blank output lines")
     predict.add_argument("--encoding", default="utf-8", help="encoding of --input (default utf-8)")
     predict.add_argument("--top-k", type=int, default=3, help="labels shown per text (classification, multilabel)")
+    for module in stage_commands():
+        module.add_parser(commands).set_defaults(stage_command=module.run)
     return parser
+
+
+# The later stages: each module adds its subcommand (`add_parser`) and runs it (`run`).
+STAGE_COMMANDS = ("tune", "prune", "export")
+
+
+def stage_commands() -> list:
+    import importlib
+
+    return [importlib.import_module(f"kerastune_nlp.cli.{name}") for name in STAGE_COMMANDS]
 
 
 def _dispatch(args) -> int:
     try:
-        if args.command == "train":
+        if getattr(args, "stage_command", None) is not None:
+            args.stage_command(args)
+        elif args.command == "train":
             run_training(args)
         elif args.command == "evaluate":
             _evaluate(args)

@@ -20,6 +20,7 @@ how much it lost.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -89,12 +90,7 @@ def check_run(run_dir: Path):
     from kerastune_nlp import __version__
     from kerastune_nlp.runs.manifest import read_manifest
 
-    manifest = read_manifest(run_dir)
-    missing = [f for f in manifest.files if not (run_dir / f).exists()]
-    if missing:
-        raise RunDirectoryError(f"The run directory {str(run_dir)!r} is incomplete: {len(missing)} files its "
-                                f"manifest lists are missing (e.g. {missing[0]!r}). Copy the whole folder again "
-                                "or retrain.")
+    manifest = read_manifest(run_dir)  # refuses a folder that is not a run, or an incomplete one
     ours, theirs = __version__.split(".")[:2], (manifest.package_version or "0.0").split(".")[:2]
     if ours != theirs:
         raise RunDirectoryError(f"The run {str(run_dir)!r} was written by kerastune_nlp {manifest.package_version} "
@@ -135,7 +131,8 @@ def representative_rows(task, predictor, examples, count: int = 64) -> list:
 
 def export_run(run_dir, output_dir, *, formats: Sequence[str] | str = DEFAULT_FORMATS, name: str | None = None,
                version: int | None = None, max_metric_drop: float = 1.0, overwrite: bool = False,
-               test_file=None, examples=None, measure: bool = True, agreement_inputs=None) -> ExportResult:
+               test_file=None, examples=None, measure: bool = True, agreement_inputs=None,
+               raw_strings: str = "auto", parity_tolerance: float = FLOAT_PARITY) -> ExportResult:
     """Exports a run directory to the chosen formats, verified and gated, with a report.
 
     Args:
@@ -152,15 +149,42 @@ def export_run(run_dir, output_dir, *, formats: Sequence[str] | str = DEFAULT_FO
         measure: bool. Time each artifact (latency, throughput). Defaults to True.
         agreement_inputs: more texts (or word lists for NER) on which the
             in-graph tokenizer must agree with the Hugging Face one.
+        raw_strings: "auto" (a raw-string signature when the tokenizer has an
+            in-graph twin), "require" (fail otherwise) or "skip".
+        parity_tolerance: float. Largest logit difference a float32 artifact
+            may show against Keras; a larger one fails the export.
 
     Returns:
         An `ExportResult`; `report_markdown` is the table to read before shipping.
     """
+    with _quiet_loggers():
+        return _export_run(run_dir, output_dir, formats, name, version, max_metric_drop, overwrite, test_file,
+                           examples, measure, agreement_inputs, raw_strings, parity_tolerance)
+
+
+@contextlib.contextmanager
+def _quiet_loggers():
+    """The same examples are encoded once per artifact: warn about truncation once; hush tf2onnx."""
+    names = {"tf2onnx": logging.WARNING}
+    saved = {name: logging.getLogger(name).level for name in (*names, "kerastune_nlp.data")}
+    try:
+        for name, level in names.items():
+            logging.getLogger(name).setLevel(level)
+        yield
+    finally:
+        for name, level in saved.items():
+            logging.getLogger(name).setLevel(level)
+
+
+def _export_run(run_dir, output_dir, formats, name, version, max_metric_drop, overwrite, test_file, examples,
+                measure, agreement_inputs, raw_strings, parity_tolerance) -> ExportResult:
     from kerastune_nlp.runs.loading import load_run
     from kerastune_nlp.tasks import get_task
 
     run_dir, output = Path(run_dir), Path(output_dir)
     formats = parse_formats(formats)
+    if raw_strings not in ("auto", "require", "skip"):
+        raise ConfigError(f"Expected --raw-strings auto, require or skip. Received: {raw_strings!r}.")
     if max_metric_drop < 0:
         raise ConfigError(f"Expected --max-metric-drop >= 0. Received: {max_metric_drop}.")
     manifest = check_run(run_dir)
@@ -176,6 +200,7 @@ def export_run(run_dir, output_dir, *, formats: Sequence[str] | str = DEFAULT_FO
     predictor = load_run(run_dir)
     task = predictor.task
     rows = task.encode(predictor.tokenizer, examples, predictor.max_length).rows
+    logging.getLogger("kerastune_nlp.data").setLevel(logging.ERROR)  # said once above
     reference_outputs = predictor.outputs(rows)
     reference_metric = task.primary_metric(task.evaluate(predictor, examples))
     output.mkdir(parents=True, exist_ok=True)
@@ -191,12 +216,13 @@ def export_run(run_dir, output_dir, *, formats: Sequence[str] | str = DEFAULT_FO
     if measure:
         keras_row.__dict__.update(reporting.measure_speed(predictor, rows))
     results = [keras_row]
-    graph, agreement = _graph_tokenizer(task, predictor, examples, agreement_inputs, header)
+    graph, agreement = (None, None) if raw_strings == "skip" else \
+        _graph_tokenizer(task, predictor, examples, agreement_inputs, header, required=raw_strings == "require")
     from kerastune_nlp.export.signatures import ServingModule
 
     module = ServingModule(predictor, graph)
     context = _Context(task, predictor, examples, rows, reference_outputs, reference_metric, max_metric_drop,
-                       measure)
+                       measure, parity_tolerance)
     for fmt in formats:
         logger.info("exporting %s", fmt)
         if fmt == "savedmodel":
@@ -209,6 +235,10 @@ def export_run(run_dir, output_dir, *, formats: Sequence[str] | str = DEFAULT_FO
         elif fmt == "onnx-int8":
             results.append(_export_onnx_int8(context, output))
     json_path, md_path = reporting.write_report(output, header, results)
+    failed = [r for r in results if r.status == "failed"]
+    if failed:
+        raise ExportError("; ".join(f"{r.format} was not published: {r.reason}" for r in failed)
+                          + f". The other artifacts and the report are in {str(output)!r}.")
     return ExportResult(output, results, md_path, json_path, header)
 
 
@@ -222,6 +252,7 @@ class _Context:
     reference_metric: float
     max_metric_drop: float
     measure: bool
+    parity: float = FLOAT_PARITY
 
 
 def _write_marker(output: Path, manifest, predictor) -> None:
@@ -240,13 +271,15 @@ def _sidecar(manifest, predictor) -> dict:
             "input_names": list(predictor.input_names), "backbone_config": predictor.backbone_config.to_dict()}
 
 
-def _graph_tokenizer(task, predictor, examples, extra_inputs, header):
+def _graph_tokenizer(task, predictor, examples, extra_inputs, header, required: bool):
     """The in-graph tokenizer, after checking it agrees with the HF one on the run's data."""
     from kerastune_nlp.export import graph_tokenizer as gt
 
     try:
         spec = gt.wordpiece_spec(predictor.tokenizer)
     except ConfigError as error:
+        if required:
+            raise ConfigError(f"--raw-strings require: {error}") from error
         header["notes"].append(f"No raw-string signature: {error}")
         return None, None
     try:
@@ -257,6 +290,10 @@ def _graph_tokenizer(task, predictor, examples, extra_inputs, header):
         return None, None
     graph = gt.GraphWordPiece(spec, predictor.max_length)
     agreement = task.tokenizer_agreement(predictor.tokenizer, graph, examples, extra_inputs or ())
+    if agreement is None:
+        header["notes"].append(f"No raw-string signature: the {task.name} task does not measure tokenizer "
+                               "agreement (Task.tokenizer_agreement).")
+        return None, None
     header["tokenizer_agreement"] = agreement.as_dict()
     if agreement.rate < TOKENIZER_AGREEMENT:
         raise ExportError(
@@ -322,7 +359,7 @@ def _export_tflite(context, module, output: Path, fmt: str) -> ArtifactReport:
 
     tflite.convert(module, fmt, staged, representative)
     row = ArtifactReport(fmt, str(staged), staged.stat().st_size)
-    parity = FLOAT_PARITY * 10 if fmt == "tflite-float32" else None  # fused TFLite kernels round differently
+    parity = context.parity * 10 if fmt == "tflite-float32" else None  # fused TFLite kernels round differently
     return _publish(_score(context, TFLiteRunner(staged), row, parity), staged, final)
 
 
@@ -335,7 +372,7 @@ def _export_onnx(context, module, output: Path) -> ArtifactReport:
     final, staged = folder / "model.onnx", folder / ".model.onnx.unverified"
     onnx.convert(module, staged)
     row = ArtifactReport("onnx", str(staged), staged.stat().st_size)
-    return _publish(_score(context, OnnxRunner(staged), row, FLOAT_PARITY), staged, final)
+    return _publish(_score(context, OnnxRunner(staged), row, context.parity), staged, final)
 
 
 def _export_onnx_int8(context, output: Path) -> ArtifactReport:
@@ -366,7 +403,7 @@ def _export_saved_model(context, module, output: Path, name, version, overwrite,
 
     def verify(staged: Path):
         runner = SavedModelRunner(staged)
-        scored = _score(context, runner, row, FLOAT_PARITY)
+        scored = _score(context, runner, row, context.parity)
         if scored.status != "published":
             raise ExportError(f"The SavedModel failed its check: {scored.reason}. Nothing was published.")
         if graph is not None:

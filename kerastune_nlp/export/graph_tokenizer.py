@@ -21,6 +21,9 @@ from typing import Sequence
 from kerastune_nlp.errors import ConfigError
 
 
+PYTHON_WHITESPACE = r"[\t\n\x0B\x0C\r\x1C-\x1F\x{85}\p{Z}]+"
+
+
 @dataclasses.dataclass(frozen=True)
 class WordPieceSpec:
     """What the in-graph tokenizer needs from the Hugging Face one."""
@@ -86,18 +89,32 @@ class GraphWordPiece:
         self.spec = spec
         self.max_length = max_length
         self.capacity = max_length - 2
+        # Normalisation is done here, not by tensorflow-text: its built-in
+        # lower-casing also case-folds (ß -> ss) and maps … to ..., where the
+        # HF BertNormalizer only lower-cases, applies NFD and drops marks.
         self._wordpiece = text.FastBertTokenizer(
             vocab=list(spec.vocab), suffix_indicator="##", max_bytes_per_word=spec.max_chars_per_word,
-            token_out_type="int64", unknown_token=spec.unknown_token,
-            lower_case_nfd_strip_accents=spec.lower_case,
+            token_out_type="int64", unknown_token=spec.unknown_token, lower_case_nfd_strip_accents=False,
         )
-        self._whitespace = text.WhitespaceTokenizer()
+        self._normalize_utf8 = text.normalize_utf8
+        self._regex_split = text.regex_split_with_offsets
 
     # -- sequence tasks ------------------------------------------------------------
 
+    def normalize(self, texts):
+        """HF BertNormalizer: drop control characters; with lowercase also lower-case, NFD, drop marks."""
+        from kerastune_nlp._tf import tf
+
+        # clean_text: control and format characters go (tab, newline, CR stay: they split words).
+        texts = tf.strings.regex_replace(texts, r"[\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F\p{Cf}\x{FFFD}]", "")
+        if not self.spec.lower_case:
+            return texts
+        decomposed = self._normalize_utf8(tf.strings.lower(texts, encoding="utf-8"), "NFD")
+        return tf.strings.regex_replace(decomposed, r"\p{Mn}", "")
+
     def pieces(self, texts):
         """Ragged `[batch, (sub-tokens)]` int64 ids of whole texts, no special tokens."""
-        pieces = self._wordpiece.tokenize(texts)
+        pieces = self._wordpiece.tokenize(self.normalize(texts))
         return pieces.merge_dims(-2, -1) if pieces.ragged_rank > 1 else pieces
 
     def encode_texts(self, texts, pairs=None):
@@ -176,7 +193,8 @@ class GraphWordPiece:
         from kerastune_nlp._tf import tf
 
         spec = self.spec
-        words, byte_starts, byte_ends = self._whitespace.tokenize_with_offsets(texts)
+        # The whitespace Python's str.split() uses (the Predictor splits that way).
+        words, byte_starts, byte_ends = self._regex_split(texts, PYTHON_WHITESPACE, "")
         flat_words = words.flat_values
         pieces = self.pieces(flat_words)  # [all words, (pieces)]
         unk = tf.constant(spec.vocab.index(spec.unknown_token), tf.int64)
@@ -240,36 +258,37 @@ class Agreement:
                 "differing": self.differing[:shown]}
 
 
-def agreement(tokenizer, graph: GraphWordPiece, inputs: Sequence, *, words: bool, batch: int = 256) -> Agreement:
-    """Compares in-graph and Hugging Face ids on every input.
+def agreement(tokenizer, graph: GraphWordPiece, texts: Sequence[str], reference_ids: Sequence, *, words: bool,
+              batch: int = 256) -> Agreement:
+    """Compares in-graph ids with the ids the Python path feeds the model.
 
     Args:
-        inputs: texts (sequence tasks) or word lists (`words=True`, NER: the
-            graph gets the words joined by spaces, HF gets them pre-split).
+        texts: raw strings as a client would send them.
+        reference_ids: per text, the ids the task's own encoder gives (the
+            model's real input), or None to skip a text (an NER sentence
+            longer than one window).
+        words: True for NER (whitespace words, `encode_words`).
     """
     from kerastune_nlp._tf import tf
 
     total = identical = 0
     differing = []
-    for begin in range(0, len(inputs), batch):
-        chunk = list(inputs[begin: begin + batch])
-        if words:
-            hf = tokenizer([list(w) for w in chunk], is_split_into_words=True, truncation=True,
-                           max_length=graph.max_length)["input_ids"]
-            ours = graph.encode_words(tf.constant([" ".join(w) for w in chunk]))["features"]
-        else:
-            hf = tokenizer(chunk, truncation=True, max_length=graph.max_length)["input_ids"]
-            ours = graph.encode_texts(tf.constant(chunk))
+    for begin in range(0, len(texts), batch):
+        chunk = list(texts[begin: begin + batch])
+        tensor = tf.constant(chunk)
+        ours = graph.encode_words(tensor)["features"] if words else graph.encode_texts(tensor)
         ids, mask = ours["input_ids"].numpy(), ours["attention_mask"].numpy()
-        for row, expected in enumerate(hf):
+        for row, expected in enumerate(reference_ids[begin: begin + batch]):
+            if expected is None:
+                continue
+            expected = [int(i) for i in expected]
             got = ids[row][mask[row].astype(bool)].tolist()
             total += 1
-            if got == list(expected):
+            if got == expected:
                 identical += 1
             else:
-                text = " ".join(chunk[row]) if words else chunk[row]
                 at = next((i for i, (x, y) in enumerate(zip(got, expected)) if x != y), min(len(got), len(expected)))
-                differing.append({"index": begin + row, "text": text[:200], "first_difference_at": at,
-                                  "hugging_face": tokenizer.convert_ids_to_tokens(list(expected[at: at + 3])),
+                differing.append({"index": begin + row, "text": chunk[row][:200], "first_difference_at": at,
+                                  "expected": tokenizer.convert_ids_to_tokens(expected[at: at + 3]),
                                   "in_graph": tokenizer.convert_ids_to_tokens(got[at: at + 3])})
     return Agreement(total, identical, differing)

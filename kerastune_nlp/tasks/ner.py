@@ -206,7 +206,14 @@ class NERTask(Task):
     def tokenizer_agreement(self, tokenizer, graph_tokenizer, examples, extra=()):
         from kerastune_nlp.export.graph_tokenizer import agreement
 
-        return agreement(tokenizer, graph_tokenizer, [s.tokens for s in examples] + list(extra), words=True)
+        sentences = [list(s.tokens) for s in examples] + [list(w) for w in extra]
+        windows = self.encode(tokenizer, sentences, graph_tokenizer.max_length, labelled=False).rows
+        per_sentence: dict = {}
+        for window in windows:
+            per_sentence.setdefault(window.sentence_index, []).append(window.input_ids)
+        # A sentence that needs several windows is not one model input: the Python path's business.
+        reference = [ids[0] if len(ids) == 1 else None for _, ids in sorted(per_sentence.items())]
+        return agreement(tokenizer, graph_tokenizer, [" ".join(s) for s in sentences], reference, words=True)
 
     def serve_raw_text(self, graph_tokenizer, forward, inputs):
         """Per-word labels (constrained Viterbi), scores and character offsets of raw sentences.

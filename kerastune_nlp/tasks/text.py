@@ -217,6 +217,14 @@ class TextTask(Task):
             inputs["text_pair"] = "the second text of each pair"
         return inputs
 
+    def tokenizer_agreement(self, tokenizer, graph_tokenizer, examples, extra=()):
+        from kerastune_nlp.export.graph_tokenizer import agreement
+
+        # Pairs are checked through the raw signature's predictions; single texts id by id.
+        texts = [e.text for e in examples if e.text_pair is None] + list(extra)
+        rows = self.encode(tokenizer, (texts, None), graph_tokenizer.max_length, labelled=False).rows
+        return agreement(tokenizer, graph_tokenizer, texts, [r.input_ids for r in rows], words=False)
+
     def raw_inputs_of(self, examples) -> dict:
         inputs = {"text": [e.text for e in examples]}
         if self.config.text_pair_column:
