@@ -178,8 +178,11 @@ class Trainer:
     # -- stage 3 -----------------------------------------------------------------
 
     def fit(self, built: BuiltModel, prepared: PreparedData, layout: RunLayout | None = None,
-            callbacks: Sequence = (), verbose: int = 1) -> dict:
+            callbacks: Sequence = (), verbose: int = 1, initial_epoch: int = 0) -> dict:
         """Trains; with a staging `layout`, also checkpoints, backs up and logs each epoch.
+
+        `initial_epoch` continues a model whose earlier epochs were trained
+        elsewhere (a Hyperband trial promoted from its parent's weights).
 
         Returns:
             The Keras history of this call (`{key: [per-epoch values]}`).
@@ -203,7 +206,8 @@ class Trainer:
             standard, built.best_path = [StopOnNonFiniteLoss()], None
         started = time.perf_counter()
         history = built.model.fit(
-            dataset, validation_data=validation_data, epochs=config.epochs, verbose=verbose,
+            dataset, validation_data=validation_data, epochs=config.epochs, initial_epoch=initial_epoch,
+            verbose=verbose,
             callbacks=[*built.extra_callbacks, *dev_callbacks, *standard, *callbacks],
             **task.fit_options(train),
         )
