@@ -63,6 +63,7 @@ def quick_run(tmp_path_factory):
     return output, completed.stdout
 
 
+@pytest.mark.slow
 def test_example_quick_prints_a_real_entity_report(quick_run):
     output, stdout = quick_run
     assert "Test set, entity level" in stdout
@@ -74,6 +75,7 @@ def test_example_quick_prints_a_real_entity_report(quick_run):
     assert metrics["test"]["overall"]["f1"] > 0.05
 
 
+@pytest.mark.slow
 def test_cli_evaluate_and_predict_reuse_the_run(quick_run, tmp_path):
     output, _ = quick_run
     test_file = ROOT / "kerastune_nlp" / "data" / "bundled" / "wnut17" / "test.conll"
@@ -88,6 +90,7 @@ def test_cli_evaluate_and_predict_reuse_the_run(quick_run, tmp_path):
     assert completed.stdout.strip().startswith("Barack")
 
 
+@pytest.mark.slow
 def test_text_classification_example_quick_on_bundled_trec(tmp_path):
     output = tmp_path / "trec"
     completed = _run("examples/text_classification.py", "--quick", "--output", str(output))

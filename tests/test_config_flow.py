@@ -89,6 +89,7 @@ def test_bad_config_files_name_the_problem(tmp_path, text, message, capsys):
         settings_from_args(build_parser().parse_args(["train", "--config", str(path)]))
 
 
+@pytest.mark.slow
 def test_a_run_reproduces_from_its_own_manifest(tiny_bert, tmp_path):
     data = tmp_path / "train.conll"
     from kerastune_nlp.data import bundled_wnut17

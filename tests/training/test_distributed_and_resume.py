@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 DRIVER = Path(__file__).with_name("train_driver.py")
 TIMEOUT = 420
@@ -35,6 +36,7 @@ def _weights(run_dir) -> list:
     return load_run(run_dir).model.get_weights()
 
 
+@pytest.mark.slow
 def test_mirrored_on_two_logical_cpus_matches_one_device(tiny_bert_no_dropout, tmp_path):
     common = ["--backbone", str(tiny_bert_no_dropout), "--logical-cpus", "2", "--epochs", "1"]
     single = _run([*common, "--output", str(tmp_path / "single"), "--strategy", "none"])
@@ -58,6 +60,7 @@ def _free_ports(count):
     return ports
 
 
+@pytest.mark.slow
 def test_two_workers_on_localhost_finish_with_identical_weights(tiny_bert_no_dropout, tmp_path):
     workers = [f"127.0.0.1:{port}" for port in _free_ports(2)]
     output = tmp_path / "run"
@@ -86,6 +89,7 @@ def test_two_workers_on_localhost_finish_with_identical_weights(tiny_bert_no_dro
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.slow
 def test_sigkill_mid_epoch_resumes_from_the_last_backup(tiny_bert, tmp_path):
     output, progress = tmp_path / "run", tmp_path / "progress.jsonl"
     args = ["--backbone", str(tiny_bert), "--output", str(output), "--epochs", "3", "--batch-size", "6",

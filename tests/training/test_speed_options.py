@@ -50,6 +50,7 @@ def test_bfloat16_trains_to_a_finite_loss_close_to_float32(tiny_bert, wnut_small
     assert keras.mixed_precision.global_policy().name == "float32"
 
 
+@pytest.mark.slow
 def test_xla_trains_on_a_few_padded_lengths(tiny_bert, wnut_small, tmp_path):
     result = _train(tiny_bert, wnut_small, tmp_path / "xla", jit_compile=True, epochs=1)
     assert result.metrics["training"]["jit_compile"] is True
@@ -83,6 +84,7 @@ def test_fixed_length_padding_pads_every_batch_to_max_length(tiny_bert, wnut_sma
         make_train_dataset(windows, tokenizer.model_input_names, 0, 8, 0, fixed_length=8)
 
 
+@pytest.mark.slow
 def test_same_seed_gives_the_same_run(tiny_bert, wnut_small, tmp_path):
     first = _train(tiny_bert, wnut_small, tmp_path / "a")
     second = _train(tiny_bert, wnut_small, tmp_path / "b")
