@@ -117,23 +117,7 @@ def read_config_file(path) -> dict:
     from kerastune_nlp.runs.manifest import RECORD_ONLY_KEYS
     from kerastune_nlp.runs.staging import MANIFEST_KIND
 
-    path = Path(path)
-    if not path.is_file():
-        raise DataFileNotFoundError(f"Config file not found. Received: `--config`={str(path)!r}. "
-                                    "Pass a YAML or JSON file, or a run directory's run_config.json.")
-    text = path.read_text(encoding="utf-8")
-    try:
-        if path.suffix.lower() in (".yaml", ".yml"):
-            import yaml
-
-            payload = yaml.safe_load(text)
-        else:
-            payload = json.loads(text)
-    except Exception as error:  # yaml.YAMLError or json.JSONDecodeError, both with a position
-        raise ConfigError(f"Cannot parse the config file {str(path)!r}: {error}. Fix its syntax.") from error
-    if not isinstance(payload, dict):
-        raise ConfigError(f"Expected the config file {str(path)!r} to hold a mapping of sections. "
-                          f"Received: {type(payload).__name__}.")
+    payload = read_mapping_file(path, "Pass a YAML or JSON file, or a run directory's run_config.json.")
     if payload.get("kind") == MANIFEST_KIND:  # a run's own manifest: settings only
         payload = {k: v for k, v in payload.items() if k not in RECORD_ONLY_KEYS}
     unknown = sorted(set(payload) - set(CONFIG_FILE_KEYS))
@@ -196,3 +180,24 @@ def settings_from_args(args: argparse.Namespace) -> RunSettings:
         output=getattr(args, "output", None) or from_file.get("output"),
         overwrite=bool(getattr(args, "overwrite", False)),
     )
+
+
+def read_mapping_file(path, hint: str = "Pass a YAML or JSON file.") -> dict:
+    """A YAML or JSON file holding a mapping; errors name the file and how to fix it."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataFileNotFoundError(f"Config file not found. Received: `--config`={str(path)!r}. {hint}")
+    text = path.read_text(encoding="utf-8")
+    try:
+        if path.suffix.lower() in (".yaml", ".yml"):
+            import yaml
+
+            payload = yaml.safe_load(text)
+        else:
+            payload = json.loads(text)
+    except Exception as error:  # yaml.YAMLError or json.JSONDecodeError, both with a position
+        raise ConfigError(f"Cannot parse the config file {str(path)!r}: {error}. Fix its syntax.") from error
+    if not isinstance(payload, dict):
+        raise ConfigError(f"Expected the config file {str(path)!r} to hold a mapping of sections. "
+                          f"Received: {type(payload).__name__}.")
+    return payload

@@ -15,11 +15,10 @@ search's own options merge the same way (defaults < --quick < the file's
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
-from kerastune_nlp.errors import ConfigError, DataFileNotFoundError
+from kerastune_nlp.errors import ConfigError
 
 # The search's own options: name -> default (flags are named as the keys).
 TUNE_DEFAULTS = {"tuner": "random", "max_trials": 10, "objective": None, "search_dir": None, "keep": "best",
@@ -72,24 +71,9 @@ def add_parser(commands) -> argparse.ArgumentParser:
 
 
 def _read_file(path) -> dict:
-    path = Path(path)
-    if not path.is_file():
-        raise DataFileNotFoundError(f"Config file not found. Received: `--config`={str(path)!r}. "
-                                    "Pass a YAML or JSON file.")
-    text = path.read_text(encoding="utf-8")
-    try:
-        if path.suffix.lower() in (".yaml", ".yml"):
-            import yaml
+    from kerastune_nlp.cli.flags import read_mapping_file
 
-            payload = yaml.safe_load(text)
-        else:
-            payload = json.loads(text)
-    except Exception as error:  # yaml.YAMLError or json.JSONDecodeError, both with a position
-        raise ConfigError(f"Cannot parse the config file {str(path)!r}: {error}. Fix its syntax.") from error
-    if not isinstance(payload, dict):
-        raise ConfigError(f"Expected the config file {str(path)!r} to hold a mapping of sections. "
-                          f"Received: {type(payload).__name__}.")
-    return payload
+    return read_mapping_file(path)
 
 
 def split_config_file(args) -> tuple[dict, dict]:

@@ -134,15 +134,8 @@ class ArtifactPredictor(Predictor):
     """
 
     def __init__(self, task, runner, tokenizer, backbone_config, max_length: int, batch_size: int = 32):
-        self.task = task
-        self.model = None
+        super().__init__(task, None, tokenizer, backbone_config, max_length, batch_size)
         self.runner = runner
-        self.tokenizer = tokenizer
-        self.backbone_config = backbone_config
-        self.max_length = max_length
-        self.batch_size = batch_size
-        self.input_names = list(tokenizer.model_input_names)
-        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
 
     def retrace(self) -> None:
         pass
