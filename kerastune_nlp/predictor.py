@@ -49,25 +49,38 @@ class Predictor:
         return self.task.state.get("labels")
 
     def retrace(self) -> None:
-        """Drops the traced forward pass; needed after the model's layers change (LoRA merge)."""
+        """Drops the traced forward pass; needed after the model's layers change (LoRA merge).
+
+        One trace for every batch shape (a [None, None] signature): tracing per
+        shape would cost a second per new sentence length at batch 1.
+        """
         from kerastune_nlp._tf import tf
 
         model = self.model
-        self._forward = tf.function(lambda features: model(features, training=False), reduce_retracing=True)
+        signature = [{name: tf.TensorSpec([None, None], tf.int32, name=name) for name in self.input_names}]
+        self._forward = tf.function(lambda features: model(features, training=False), input_signature=signature)
+
+    def run_batch(self, features: dict) -> np.ndarray:
+        """Padded int32 features by input name -> float32 outputs of the model."""
+        return self._forward(features).numpy()
 
     def outputs(self, rows: Sequence) -> list[np.ndarray]:
-        """The model's output for each encoded row, in row order (padding kept)."""
-        from kerastune_nlp.data.batching import make_eval_dataset
+        """The model's output for each encoded row, in row order (padding kept).
+
+        Rows run in length order so each batch pads little; numpy padding
+        instead of a tf.data pipeline keeps batch-1 latency low.
+        """
+        from kerastune_nlp.data.batching import pad_rows
 
         if not len(rows):
             return []
-        dataset, order = make_eval_dataset(rows, self.input_names, self.pad_id, self.batch_size)
+        order = np.argsort([len(r.input_ids) for r in rows], kind="stable")
         results: list = [None] * len(rows)
-        position = 0
-        for features in dataset:
-            for output in self._forward(features).numpy():
-                results[order[position]] = output
-                position += 1
+        for begin in range(0, len(order), self.batch_size):
+            batch = order[begin: begin + self.batch_size]
+            outputs = self.run_batch(pad_rows([rows[i] for i in batch], self.input_names, self.pad_id))
+            for index, output in zip(batch, outputs):
+                results[index] = output
         return results
 
     def predict(self, inputs: Sequence, **options) -> list:

@@ -149,3 +149,20 @@ def make_eval_dataset(
         .prefetch(tf.data.AUTOTUNE)
     )
     return dataset, order
+
+
+def pad_rows(rows: Sequence, input_names: Sequence[str], pad_id: int, multiple: int = 8) -> dict:
+    """Encoded rows -> padded int32 numpy arrays by input name (width rounded up to `multiple`)."""
+    longest = max(len(r.input_ids) for r in rows)
+    width = -(-longest // multiple) * multiple
+    ids = np.full((len(rows), width), pad_id, np.int32)
+    mask = np.zeros((len(rows), width), np.int32)
+    types = np.zeros((len(rows), width), np.int32)
+    for i, row in enumerate(rows):
+        n = len(row.input_ids)
+        ids[i, :n] = row.input_ids
+        mask[i, :n] = 1
+        if getattr(row, "token_type_ids", None) is not None:
+            types[i, :n] = row.token_type_ids
+    features = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+    return {name: features[name] for name in input_names}

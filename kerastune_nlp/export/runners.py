@@ -13,25 +13,9 @@ from typing import Sequence
 
 import numpy as np
 
+from kerastune_nlp.data.batching import pad_rows as pad_batch  # noqa: F401 (re-exported)
 from kerastune_nlp.errors import MissingDependencyError
 from kerastune_nlp.predictor import Predictor
-
-
-def pad_batch(rows: Sequence, input_names: Sequence[str], pad_id: int, multiple: int = 8) -> dict:
-    """Rows (encoded windows or texts) -> padded int32 arrays by input name."""
-    longest = max(len(r.input_ids) for r in rows)
-    width = -(-longest // multiple) * multiple
-    ids = np.full((len(rows), width), pad_id, np.int32)
-    mask = np.zeros((len(rows), width), np.int32)
-    types = np.zeros((len(rows), width), np.int32)
-    for i, row in enumerate(rows):
-        n = len(row.input_ids)
-        ids[i, :n] = row.input_ids
-        mask[i, :n] = 1
-        if getattr(row, "token_type_ids", None) is not None:
-            types[i, :n] = row.token_type_ids
-    features = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
-    return {name: features[name] for name in input_names}
 
 
 class SavedModelRunner:
@@ -140,17 +124,8 @@ class ArtifactPredictor(Predictor):
     def retrace(self) -> None:
         pass
 
-    def outputs(self, rows: Sequence) -> list[np.ndarray]:
-        if not len(rows):
-            return []
-        order = np.argsort([len(r.input_ids) for r in rows], kind="stable")
-        results: list = [None] * len(rows)
-        for begin in range(0, len(order), self.batch_size):
-            batch = order[begin: begin + self.batch_size]
-            outputs = self.runner(pad_batch([rows[i] for i in batch], self.input_names, self.pad_id))
-            for index, output in zip(batch, outputs):
-                results[index] = output
-        return results
+    def run_batch(self, features: dict) -> np.ndarray:
+        return self.runner(features)
 
     def save_model_files(self, directory) -> None:
         raise NotImplementedError("an exported artifact is already saved")
