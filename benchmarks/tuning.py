@@ -37,6 +37,7 @@ def main(argv=None) -> int:
     parser.add_argument("--task", default="classification", help="classification (TREC) or ner (WNUT-17)")
     parser.add_argument("--tuner", default="random", choices=("random", "bayesian", "hyperband"))
     parser.add_argument("--trials", type=int, default=10)
+    parser.add_argument("--hyperband-factor", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="the 800/200/400 subset and epochs 1:2")
     parser.add_argument("--space", action="append", default=[], metavar="NAME=SPEC")
     parser.add_argument("--backbone", default=None, help="backbone (default the bundled all-MiniLM-L6-v2)")
@@ -71,7 +72,8 @@ def main(argv=None) -> int:
 
     started = time.perf_counter()
     result = tune(task, splits["train"], splits["dev"], splits["test"], search_dir=search_dir, tuner=args.tuner,
-                  max_trials=args.trials, space=overrides, data_config=data, model_config=model, train_config=base,
+                  max_trials=args.trials, space=overrides, hyperband_factor=args.hyperband_factor,
+                  data_config=data, model_config=model, train_config=base,
                   retrain_best=True, output_dir=search_dir.with_name(search_dir.name + "-best"), overwrite=True)
     search_seconds = time.perf_counter() - started
 

@@ -206,6 +206,9 @@ class TextDataConfig:
         augment: str. "none" or "eda" (training split only). Defaults to "none".
         synonyms: str or None. Synonym table for EDA (word<TAB>syn1,syn2).
         augment_per_example: int. EDA variants per example. Defaults to 4.
+        truncation: str. Of a text longer than `max_length`, keep the "head",
+            the "tail", or "head_tail" (a quarter of the budget from the
+            start, the rest from the end). Single texts only. Defaults to "head".
     """
 
     text_column: str = setting("text", "column/key of the text")
@@ -220,6 +223,10 @@ class TextDataConfig:
                            choices=("none", "eda"))
     synonyms: str | None = setting(None, "synonym table for EDA: word<TAB>syn1,syn2 per line")
     augment_per_example: int = setting(4, "EDA variants per training example")
+    truncation: str = setting("head", "which sub-tokens of a text longer than --max-length are kept: the head, "
+                                      "the tail, or head_tail (first quarter and last three quarters of the "
+                                      "budget; best on long reviews in Sun et al. 2019); single texts only",
+                              choices=("head", "tail", "head_tail"))
 
     def __post_init__(self):
         if self.clean in ("none", ("none",), None):
@@ -240,6 +247,13 @@ class TextDataConfig:
         _require(self.augment_per_example >= 1, "augment_per_example", self.augment_per_example,
                  "to be at least 1")
         _check_choices(self)
+        if self.text_pair_column is not None and self.truncation != "head":
+            raise ConfigError(
+                f"Expected `truncation`='head' for a pair task: pairs are cut longest-first, one sub-token at "
+                f"a time from the longer text, as Hugging Face tokenizers do. Received: "
+                f"`truncation`={self.truncation!r} with `text_pair_column`={self.text_pair_column!r}. Drop "
+                "--truncation, or drop --text-pair-column."
+            )
 
 
 @dataclasses.dataclass(frozen=True)

@@ -288,7 +288,7 @@ def _graph_tokenizer(task, predictor, examples, extra_inputs, header, required: 
         header["notes"].append("No raw-string signature: tensorflow-text is not installed "
                                "(pip install 'kerastune-nlp[export]').")
         return None, None
-    graph = gt.GraphWordPiece(spec, predictor.max_length)
+    graph = gt.GraphWordPiece(spec, predictor.max_length, truncation=task.truncation)
     agreement = task.tokenizer_agreement(predictor.tokenizer, graph, examples, extra_inputs or ())
     if agreement is None:
         header["notes"].append(f"No raw-string signature: the {task.name} task does not measure tokenizer "

@@ -81,14 +81,20 @@ class GraphWordPiece:
     Args:
         spec: a `WordPieceSpec` from `wordpiece_spec(tokenizer)`.
         max_length: int. Sub-tokens per model input, special tokens included.
+        truncation: str. What a single text longer than `max_length` keeps:
+            "head", "tail" or "head_tail", as `kerastune_nlp.data.truncation`.
     """
 
-    def __init__(self, spec: WordPieceSpec, max_length: int):
+    def __init__(self, spec: WordPieceSpec, max_length: int, truncation: str = "head"):
         import tensorflow_text as text
+
+        from kerastune_nlp.data.truncation import split_budget
 
         self.spec = spec
         self.max_length = max_length
         self.capacity = max_length - 2
+        self.truncation = truncation
+        self.head, self.tail = split_budget(self.capacity, truncation)
         # Normalisation is done here, not by tensorflow-text: its built-in
         # lower-casing also case-folds (ß -> ss) and maps … to ..., where the
         # HF BertNormalizer only lower-cases, applies NFD and drops marks.
@@ -127,8 +133,7 @@ class GraphWordPiece:
 
         first = self.pieces(texts)
         if pairs is None:
-            first = first[:, : self.capacity]
-            segments = [first]
+            segments = [self._truncate(first)]
         else:
             second = self.pieces(pairs)
             first_length, second_length = self._longest_first(first.row_lengths(), second.row_lengths(),
@@ -139,6 +144,22 @@ class GraphWordPiece:
                 _take_prefix(second, second_length), second_length)
             segments = [first, second]
         return self._frame(segments)
+
+    def _truncate(self, pieces):
+        """Each row cut to `capacity` sub-tokens: its first `head` and last `tail` when it is longer."""
+        from kerastune_nlp._tf import tf
+
+        if self.tail == 0:
+            return pieces[:, : self.capacity]
+        lengths = pieces.row_lengths()
+        fits = lengths <= self.capacity
+        head_end = tf.where(fits, lengths, tf.constant(self.head, lengths.dtype))
+        tail_start = tf.where(fits, lengths, lengths - tf.constant(self.tail, lengths.dtype))
+        # Per row: positions [0, head_end) and [tail_start, length).
+        positions = tf.concat([tf.ragged.range(head_end), tf.ragged.range(tail_start, lengths)], axis=1)
+        flat = tf.gather(pieces.flat_values, positions.flat_values + tf.gather(pieces.row_starts(),
+                                                                                positions.value_rowids()))
+        return tf.RaggedTensor.from_row_lengths(flat, positions.row_lengths())
 
     @staticmethod
     def _longest_first(a, b, budget):

@@ -185,6 +185,11 @@ class Task:
         """
         return {"outputs": outputs}
 
+    @property
+    def truncation(self) -> str:
+        """Which sub-tokens of an over-long text are kept ("head", "tail", "head_tail"); see data.truncation."""
+        return "head"
+
     def raw_text_inputs(self) -> dict:
         """Names of the raw-string inputs of the `serving_default` signature (each a [batch] string)."""
         return {"text": "one text per example"}

@@ -126,25 +126,48 @@ class TextTask(Task):
     def targets(self, examples) -> np.ndarray:
         raise NotImplementedError
 
+    @property
+    def truncation(self) -> str:
+        return self.config.truncation
+
     def encode(self, tokenizer, examples, max_length, labelled=True) -> EncodedSplit:
         if labelled:
             texts = [e.text for e in examples]
             pairs = [e.text_pair or "" for e in examples] if any(e.text_pair is not None for e in examples) else None
         else:
             texts, pairs = examples
-        encoded = tokenizer(list(texts), list(pairs) if pairs is not None else None, truncation=True,
-                            max_length=max_length, return_token_type_ids=True, verbose=False)
-        full = tokenizer(list(texts), list(pairs) if pairs is not None else None, truncation=False,
-                         verbose=False)["input_ids"]
-        truncated = sum(len(ids) > max_length for ids in full)
-        rows = [EncodedText(np.asarray(ids, np.int32), np.asarray(types, np.int32))
-                for ids, types in zip(encoded["input_ids"], encoded["token_type_ids"])]
+        if pairs is None:
+            rows, truncated = self._encode_single(tokenizer, list(texts), max_length)
+        else:
+            encoded = tokenizer(list(texts), list(pairs), truncation=True, max_length=max_length,
+                                return_token_type_ids=True, verbose=False)
+            full = tokenizer(list(texts), list(pairs), truncation=False, verbose=False)["input_ids"]
+            truncated = sum(len(ids) > max_length for ids in full)
+            rows = [EncodedText(np.asarray(ids, np.int32), np.asarray(types, np.int32))
+                    for ids, types in zip(encoded["input_ids"], encoded["token_type_ids"])]
         if labelled and truncated:
             logger.warning("%d of %d texts are longer than max_length=%d sub-tokens and were truncated "
-                           "(their end is not seen); raise --max-length to keep more.",
-                           truncated, len(rows), max_length)
+                           "(kept: %s); raise --max-length to keep more.",
+                           truncated, len(rows), max_length, self.truncation)
         targets = self.targets(examples) if labelled else None
         return EncodedSplit(rows, targets, {"examples": len(rows), "truncated": int(truncated)})
+
+    def _encode_single(self, tokenizer, texts: list, max_length: int) -> tuple[list, int]:
+        """Tokenizes once in full, then keeps the head, tail or both of each text's sub-tokens."""
+        from kerastune_nlp.data.truncation import keep, special_layout
+
+        encoded = tokenizer(texts, truncation=False, return_token_type_ids=True, verbose=False)
+        prefix, suffix = special_layout(tokenizer)
+        budget = max_length - prefix - suffix
+        rows, truncated = [], 0
+        for ids, types in zip(encoded["input_ids"], encoded["token_type_ids"]):
+            if len(ids) > max_length:
+                truncated += 1
+                positions = keep(range(prefix, len(ids) - suffix), budget, self.truncation)
+                positions = [*range(prefix), *positions, *range(len(ids) - suffix, len(ids))]
+                ids, types = [ids[i] for i in positions], [types[i] for i in positions]
+            rows.append(EncodedText(np.asarray(ids, np.int32), np.asarray(types, np.int32)))
+        return rows, truncated
 
     def build_model(self, backbone, input_names, *, dropout, initializer_range, seed=None):
         from kerastune_nlp.models.sequence_classifier import build_sequence_classifier

@@ -164,7 +164,7 @@ class Trainer:
             model = prepared.task.build_model(backbone, prepared.tokenizer.model_input_names, dropout=dropout,
                                               initializer_range=getattr(config, "initializer_range", 0.02),
                                               seed=train_config.seed)
-        predictor = Predictor(prepared.task, model, prepared.tokenizer, config, self.data_config.max_length,
+        predictor = Predictor(prepared.task, model, prepared.tokenizer, config, prepared.data_config.max_length,
                               batch_size=max(32, train_config.batch_size))
         train = prepared.encoded["train"]
         steps = math.ceil(len(train.rows) / train_config.batch_size)
@@ -195,7 +195,7 @@ class Trainer:
         dataset = make_train_dataset(
             train.rows, predictor.input_names, predictor.pad_id, config.batch_size, config.seed,
             dense_labels=train.targets, pad_to_multiple_of=built.setup.pad_multiple(),
-            fixed_length=self.data_config.max_length if self.data_config.padding == "max_length" else None,
+            fixed_length=prepared.data_config.max_length if prepared.data_config.padding == "max_length" else None,
         )
         dev_callbacks, validation_data = task.validation(predictor, prepared.splits["dev"], prepared.encoded["dev"])
         if layout is not None:
@@ -255,7 +255,7 @@ class Trainer:
         write_json(layout / RunLayout.HISTORY, history)
         run_staging.prune(layout, keep_optimizer_state=built.train_config.keep_optimizer_state)
         write_manifest(layout, Manifest(
-            task=task.name, data=self.data_config, model=self.model_config, train=built.train_config,
+            task=task.name, data=prepared.data_config, model=self.model_config, train=built.train_config,
             task_config=task.config, task_state=task.state, backbone_directory=str(prepared.resolved.directory),
             fingerprint=prepared.fingerprint, output=str(output_dir),
         ))

@@ -25,7 +25,7 @@ from kerastune_nlp.runs import staging as run_staging
 from kerastune_nlp.runs.layout import write_json
 from kerastune_nlp.tasks import Task, get_task
 from kerastune_nlp.tuning import results
-from kerastune_nlp.tuning.space import SearchSpace, apply, build_space
+from kerastune_nlp.tuning.space import SearchSpace, apply, apply_encoding, build_space, check_task_fields
 
 logger = logging.getLogger("kerastune_nlp.tuning")
 
@@ -251,8 +251,12 @@ def tune(task="ner", train: Sequence | None = None, dev: Sequence | None = None,
     task_object = task if isinstance(task, Task) else get_task(task)(task_config)
     _check_options(tuner, max_trials, keep, early_stop, hyperband_factor)
     search_space = space if isinstance(space, SearchSpace) else build_space(space, use_defaults=use_default_space)
+    check_task_fields(search_space, task_object)
     objective_name, direction = resolve_objective(objective, task_object)
-    data_config = data_config or cfg.DataConfig()
+    data_config, task_settings = apply_encoding(search_space.fixed(), data_config or cfg.DataConfig(),
+                                                task_object.config)
+    if task_settings is not task_object.config:
+        task_object = type(task_object)(task_settings)
     base_train, base_model = apply(search_space.fixed(), train_config or cfg.TrainConfig(),
                                    model_config or cfg.ModelConfig())
     if tuner_module.is_distributed() and overwrite:
@@ -307,7 +311,8 @@ def tune(task="ner", train: Sequence | None = None, dev: Sequence | None = None,
     best_settings = None
     if best is not None:
         best_train, best_model = best_configs(best, base_train, base_model)
-        best_settings = results.best_config(task_object, data_config, best_model, best_train)
+        best_data, best_task = best_encoding(best, data_config, task_object)
+        best_settings = results.best_config(best_task, best_data, best_model, best_train)
     files = []
     if not tuner_module.is_distributed() or tuner_module.is_chief():
         files = results.write_results(search_dir, trials, objective_info, best_settings)
@@ -316,11 +321,18 @@ def tune(task="ner", train: Sequence | None = None, dev: Sequence | None = None,
         from kerastune_nlp.training.trainer import train as train_run
 
         best_train, best_model = best_configs(best, base_train, base_model)
-        result.run = train_run(task_object, splits["train"], splits["dev"], splits.get("test"),
-                               output_dir=Path(output_dir or search_dir / "best_run"), data_config=data_config,
+        best_data, best_task = best_encoding(best, data_config, task_object)
+        result.run = train_run(best_task, splits["train"], splits["dev"], splits.get("test"),
+                               output_dir=Path(output_dir or search_dir / "best_run"), data_config=best_data,
                                model_config=best_model, train_config=best_train, overwrite=overwrite,
                                strategy=trainer.strategy, verbose=verbose)
     return result
+
+
+def best_encoding(best: dict, data_config: cfg.DataConfig, task):
+    """The best trial's DataConfig and a fresh task with its task settings (max_length, truncation)."""
+    data, task_settings = apply_encoding(best["hyperparameters"], data_config, task.config)
+    return data, (task if task_settings is task.config else type(task)(task_settings))
 
 
 def best_configs(best: dict, base_train: cfg.TrainConfig, base_model: cfg.ModelConfig):

@@ -30,19 +30,29 @@ from kerastune_nlp.errors import ConfigError
 # bookkeeping, not the recipe.
 NOT_TUNABLE = ("strategy", "precision", "deterministic", "checkpoint_every_steps", "keep_optimizer_state",
                "lora_targets")
-# Where each tunable name lives: "train" (TrainConfig) or "model" (ModelConfig).
+# Where each tunable name lives: "train" (TrainConfig), "model" (ModelConfig),
+# "data" (DataConfig: the encoding) or "task" (the sequence tasks' TextDataConfig).
 MODEL_FIELDS = ("dropout",)
+DATA_FIELDS = ("max_length",)
+TASK_FIELDS = ("truncation",)
+SECTION_CLASSES = {"train": cfg.TrainConfig, "model": cfg.ModelConfig, "data": cfg.DataConfig,
+                   "task": cfg.TextDataConfig}
 
 
 def tunable_fields() -> dict[str, dataclasses.Field]:
     """Every name a search space may use -> its config field."""
     fields = {f.name: f for f in dataclasses.fields(cfg.TrainConfig) if f.name not in NOT_TUNABLE}
     fields.update({f.name: f for f in dataclasses.fields(cfg.ModelConfig) if f.name in MODEL_FIELDS})
+    fields.update({f.name: f for f in dataclasses.fields(cfg.DataConfig) if f.name in DATA_FIELDS})
+    fields.update({f.name: f for f in dataclasses.fields(cfg.TextDataConfig) if f.name in TASK_FIELDS})
     return fields
 
 
 def section_of(name: str) -> str:
-    return "model" if name in MODEL_FIELDS else "train"
+    for section, names in (("model", MODEL_FIELDS), ("data", DATA_FIELDS), ("task", TASK_FIELDS)):
+        if name in names:
+            return section
+    return "train"
 
 
 def _kind(name: str) -> str:
@@ -238,7 +248,7 @@ def _check(name: str, dimension: Dimension, where: str) -> None:
         values = (dimension.value,)
     # Each value must be one the config accepts (dropout < 1, warmup < 1, ...),
     # so a bad space fails now instead of as failed trials.
-    config_class = cfg.ModelConfig if section_of(name) == "model" else cfg.TrainConfig
+    config_class = SECTION_CLASSES[section_of(name)]
     for value in values:
         try:
             config_class(**{name: value})
@@ -304,6 +314,28 @@ def apply(values: Mapping, train: cfg.TrainConfig, model: cfg.ModelConfig) -> tu
 
     Keys that are not settings (KerasTuner's `tuner/...`) are ignored.
     """
-    train_values = {k: v for k, v in values.items() if k in tunable_fields() and section_of(k) == "train"}
-    model_values = {k: v for k, v in values.items() if k in tunable_fields() and section_of(k) == "model"}
+    train_values = _section_values(values, "train")
+    model_values = _section_values(values, "model")
     return dataclasses.replace(train, **train_values), dataclasses.replace(model, **model_values)
+
+
+def apply_encoding(values: Mapping, data: cfg.DataConfig, task_config):
+    """The trial's DataConfig and task config: what decides how texts are encoded (max_length, truncation)."""
+    data = dataclasses.replace(data, **_section_values(values, "data"))
+    task_values = _section_values(values, "task")
+    if task_values:
+        task_config = dataclasses.replace(task_config, **task_values)
+    return data, task_config
+
+
+def check_task_fields(space: "SearchSpace", task) -> None:
+    """Task settings in the space must exist for this task (NER has no `truncation`)."""
+    have = {f.name for f in dataclasses.fields(task.config)} if dataclasses.is_dataclass(task.config) else set()
+    for name in space.dimensions:
+        if section_of(name) == "task" and name not in have:
+            raise ConfigError(f"`{name}` is a setting of the sequence tasks (classification, multilabel, "
+                              f"regression); the {task.name!r} task has none. Drop `{name}` from the search space.")
+
+
+def _section_values(values: Mapping, section: str) -> dict:
+    return {k: v for k, v in values.items() if k in tunable_fields() and section_of(k) == section}

@@ -158,6 +158,27 @@ class TrialRunner:
 
     def __init__(self, trainer, prepared, settings: SearchSettings):
         self.trainer, self.prepared, self.settings = trainer, prepared, settings
+        # Encodings for searched max_length / truncation values, each made once.
+        self._encodings: dict[str, object] = {}
+
+    def prepared_for(self, values: dict):
+        """The data encoded as this trial's `max_length` and `truncation` say (cached per combination)."""
+        from kerastune_nlp.models import backbones
+
+        base = self.prepared
+        data, task_settings = space_module.apply_encoding(values, base.data_config, base.task.config)
+        if data == base.data_config and task_settings == base.task.config:
+            return base
+        key = repr((data.max_length, task_settings))
+        if key not in self._encodings:
+            backbones.check_max_length(data.max_length, base.backbone_config, self.settings.base_model.backbone)
+            task = type(base.task)(task_settings, dict(base.task.state))
+            encoded = {name: task.encode(base.tokenizer, base.splits[name], data.max_length)
+                       for name in ("train", "dev")}
+            logger.info("encoded for max_length %d, %s: train %s", data.max_length,
+                        getattr(task_settings, "truncation", "head"), encoded["train"].stats)
+            self._encodings[key] = dataclasses.replace(base, task=task, data_config=data, encoded=encoded)
+        return self._encodings[key]
 
     def peer_curves(self, trial_id: str) -> list[list]:
         return [t.get("curve") or [] for t in results.read_trials(self.settings.search_dir)
@@ -182,7 +203,9 @@ class TrialRunner:
         started = time.perf_counter()
         built = None
         try:
-            built, history_epochs, stopper = self._train(trial_id, values, folder)
+            built, history_epochs, stopper, prepared = self._train(trial_id, values, folder)
+            record["encoding"] = {"max_length": prepared.data_config.max_length,
+                                  "truncation": prepared.task.truncation, **prepared.encoded["train"].stats}
             record.update(self._score(history_epochs, stopper))
             record["fit_seconds"] = round(getattr(built, "fit_seconds", 0.0), 2)
         except TrialFailed as failure:
@@ -221,14 +244,15 @@ class TrialRunner:
         trainer.model_config = model_config
         stopper = None
         try:
-            built = trainer.build_and_compile(self.prepared, train_config)
+            prepared = self.prepared_for(values)
+            built = trainer.build_and_compile(prepared, train_config)
             if parent is not None:
                 initial_epoch = self._continue_from(built, parent, int(values.get("tuner/initial_epoch", 0)))
             callbacks = [EpochProgress(settings.objective, train_config.epochs), *settings.callbacks]
             if settings.early_stop == "median":
                 stopper = MedianStop(settings.objective, settings.direction, self.peer_curves(trial_id))
                 callbacks.append(stopper)
-            trainer.fit(built, self.prepared, RunLayout(folder), callbacks=callbacks, verbose=settings.verbose,
+            trainer.fit(built, prepared, RunLayout(folder), callbacks=callbacks, verbose=settings.verbose,
                         initial_epoch=initial_epoch)
             if settings.keep == "best" and restore_best(built.model, folder / RunLayout.BEST_CHECKPOINT):
                 # The model alone (HDF5), not the checkpoint's optimizer slots: a third of the size.
@@ -239,7 +263,7 @@ class TrialRunner:
             raise TrialFailed(f"{kind}: {str(error).strip()[:2000]}") from None
         finally:
             trainer.model_config = settings.base_model
-        return built, read_epoch_log(folder / RunLayout.EPOCH_LOG), stopper
+        return built, read_epoch_log(folder / RunLayout.EPOCH_LOG), stopper, prepared
 
     def _continue_from(self, built, parent: str, initial_epoch: int) -> int:
         """Starts from the parent's best weights, with the rate schedule already `initial_epoch` epochs in."""

@@ -140,3 +140,32 @@ def test_hyperband_continues_a_promoted_trial_from_its_parent(tiny_bert, trec_sm
     epochs = [json.loads(line)["epoch"] for line in
               (tmp_path / "hb" / "trials" / f"trial_{child['trial_id']}" / "epochs.jsonl").read_text().splitlines()]
     assert epochs == [2]
+
+
+def test_max_length_and_truncation_are_searched_with_one_encoding_each(tiny_bert, trec_small, tmp_path):
+    train, dev = trec_small
+    result = tune("classification", train, dev, dev, search_dir=tmp_path / "search", max_trials=4, tuner="random",
+                  use_default_space=False, space={"max_length": [8, 32], "truncation": ["head", "tail", "head_tail"],
+                                                  "epochs": 1, "learning_rate": 1e-3},
+                  retrain_best=True, output_dir=tmp_path / "best", **_configs(tiny_bert))
+    assert {t["status"] for t in result.trials} == {"completed"}
+    for trial in result.trials:
+        values, encoding = trial["hyperparameters"], trial["encoding"]
+        assert (encoding["max_length"], encoding["truncation"]) == (values["max_length"], values["truncation"])
+    truncated = {t["encoding"]["max_length"]: t["encoding"]["truncated"] for t in result.trials}
+    assert truncated.get(8, 1) > 0 and truncated.get(32, 0) < truncated.get(8, len(train))
+    best = result.best["hyperparameters"]
+    assert result.best_config["data"]["max_length"] == best["max_length"]
+    assert result.best_config["task_config"]["truncation"] == best["truncation"]
+    manifest = json.loads((tmp_path / "best" / "run_config.json").read_text())
+    assert manifest["data"]["max_length"] == best["max_length"]
+    assert manifest["task_config"]["truncation"] == best["truncation"]
+
+
+def test_truncation_is_refused_for_a_task_without_it(tiny_bert, tmp_path):
+    from kerastune_nlp.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"`truncation` is a setting of the sequence tasks.*the 'ner' task has "
+                                          r"none\. Drop `truncation` from the search space"):
+        tune("ner", search_dir=tmp_path / "s", space={"truncation": ["head", "tail"]}, **_configs(tiny_bert))
+    assert not (tmp_path / "s").exists()
