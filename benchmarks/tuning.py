@@ -56,7 +56,7 @@ def main(argv=None) -> int:
 
     task = kt.get_task(args.task)()
     data = kt.DataConfig(quick=args.quick, max_length=args.max_length)
-    base = kt.TrainConfig(**kt.config.QUICK_TRAINING) if args.quick else kt.TrainConfig()
+    base = kt.TrainConfig(**{**task.recipe, **kt.config.QUICK_TRAINING}) if args.quick else task.default_train_config()
     splits, data_name = task.load_splits(data, base.seed)
     overrides = {"epochs": "1:2"} if args.quick else {}
     overrides.update(parse_overrides(args.space))

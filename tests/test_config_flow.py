@@ -104,3 +104,22 @@ def test_a_run_reproduces_from_its_own_manifest(tiny_bert, tmp_path):
     assert first == second
     manifests = [json.loads((tmp_path / run / "run_config.json").read_text()) for run in ("first", "second")]
     assert all(manifests[0][k] == manifests[1][k] for k in ("task", "data", "model", "train", "task_config"))
+
+
+def test_a_task_recipe_sets_defaults_under_flags_files_and_quick(monkeypatch, tmp_path):
+    from kerastune_nlp.tasks import get_task
+
+    task_class = get_task("classification")
+    monkeypatch.setattr(task_class, "recipe", {"learning_rate": 5e-5, "batch_size": 16})
+
+    def train_settings(*argv):
+        return settings_from_args(build_parser().parse_args(["train", "--task", "classification", *argv])).train
+
+    assert (train_settings().learning_rate, train_settings().batch_size) == (5e-5, 16)
+    assert (train_settings("--learning-rate", "1e-4").learning_rate, train_settings().epochs) == (1e-4, 3)
+    assert train_settings("--quick").learning_rate == cfg.QUICK_TRAINING["learning_rate"]
+    path = tmp_path / "run.yaml"
+    path.write_text("train:\n  batch_size: 32\n")
+    assert train_settings("--config", str(path)).batch_size == 32
+    assert task_class().default_train_config().batch_size == 16
+    assert settings_from_args(build_parser().parse_args(["train", "--task", "ner"])).train.batch_size == 8

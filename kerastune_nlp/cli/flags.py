@@ -144,7 +144,7 @@ class RunSettings:
 
 
 def settings_from_args(args: argparse.Namespace) -> RunSettings:
-    """Merges defaults < --quick preset < --config file < flags into validated configs."""
+    """Merges defaults < the task's recipe < --quick preset < --config file < flags into validated configs."""
     given: dict[str, dict] = {section: {} for section in (*SHARED_SECTIONS, "task_config")}
     for dest, value in vars(args).items():
         section, dot, name = dest.partition(".")
@@ -171,6 +171,8 @@ def settings_from_args(args: argparse.Namespace) -> RunSettings:
     if data.quick:
         for name, value in cfg.QUICK_TRAINING.items():
             merged["train"].setdefault(name, value)
+    for name, value in task_class.recipe.items():  # the task's measured defaults, under everything given
+        merged["train"].setdefault(name, value)
     return RunSettings(
         task=task_name,
         data=data,

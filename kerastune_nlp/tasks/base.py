@@ -72,6 +72,10 @@ class Task:
     mode: ClassVar[str] = "min"
     # How many predictions `predict` returns per input for the CLI's --top-k.
     supports_top_k: ClassVar[bool] = False
+    # The task's default training recipe: TrainConfig fields that differ from
+    # TrainConfig's own defaults, chosen by measurement (README, "Default
+    # recipes"). Flags, config files and an explicit TrainConfig override it.
+    recipe: ClassVar[dict] = {}
 
     def __init__(self, config=None, state: dict | None = None):
         if config is None:
@@ -184,6 +188,12 @@ class Task:
         the export stage wraps it with its own input signatures.
         """
         return {"outputs": outputs}
+
+    def default_train_config(self):
+        """`TrainConfig` with this task's recipe applied."""
+        from kerastune_nlp.config import TrainConfig
+
+        return TrainConfig(**self.recipe)
 
     @property
     def truncation(self) -> str:

@@ -298,7 +298,7 @@ def train(task="ner", train: Sequence | None = None, dev: Sequence | None = None
     task_object = task if isinstance(task, Task) else get_task(task)(task_config)
     data_config = data_config or cfg.DataConfig()
     model_config = model_config or cfg.ModelConfig()
-    train_config = train_config or cfg.TrainConfig()
+    train_config = train_config or task_object.default_train_config()
     if train is None:
         splits, _ = task_object.load_splits(data_config, train_config.seed)
     else:

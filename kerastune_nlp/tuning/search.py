@@ -257,7 +257,7 @@ def tune(task="ner", train: Sequence | None = None, dev: Sequence | None = None,
                                                 task_object.config)
     if task_settings is not task_object.config:
         task_object = type(task_object)(task_settings)
-    base_train, base_model = apply(search_space.fixed(), train_config or cfg.TrainConfig(),
+    base_train, base_model = apply(search_space.fixed(), train_config or task_object.default_train_config(),
                                    model_config or cfg.ModelConfig())
     if tuner_module.is_distributed() and overwrite:
         raise ConfigError("Expected `overwrite`=False in a distributed search: the chief and the workers share "
