@@ -35,7 +35,6 @@ import dataclasses
 import logging
 import re
 
-from kerastune_nlp.config import LORA_TARGETS
 from kerastune_nlp.errors import ConfigError
 
 logger = logging.getLogger("kerastune_nlp.backbones")

@@ -351,10 +351,10 @@ def _export_tflite(context, module, output: Path, fmt: str) -> ArtifactReport:
         calibration = representative_rows(context.task, context.predictor, context.examples)
 
         def representative():
-            from kerastune_nlp.export.runners import pad_batch
+            from kerastune_nlp.data.batching import pad_rows
 
             for row in calibration:
-                features = pad_batch([row], context.predictor.input_names, context.predictor.pad_id, multiple=1)
+                features = pad_rows([row], context.predictor.input_names, context.predictor.pad_id, multiple=1)
                 yield [features[name] for name in context.predictor.input_names]
 
     tflite.convert(module, fmt, staged, representative)

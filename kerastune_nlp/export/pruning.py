@@ -375,28 +375,9 @@ def _clear(layout) -> None:
 
 def _load_model(task, manifest, run_dir: Path):
     """The run's model as `load_run` builds it (with the run's dropout), and its backbone layer."""
-    from transformers import AutoConfig
+    from kerastune_nlp.runs.loading import rebuild_model
 
-    from kerastune_nlp.models import backbones
-    from kerastune_nlp.predictor import Predictor
-    from kerastune_nlp.runs.layout import RunLayout
-    from kerastune_nlp.runs.loading import load_weights
-
-    layout = RunLayout(run_dir)
-    try:
-        config = AutoConfig.from_pretrained(str(layout / RunLayout.BACKBONE_CONFIG))
-    except (OSError, ValueError) as error:
-        raise RunDirectoryError(f"Cannot read the backbone config in {str(run_dir)!r}: {error}. The run "
-                                "directory is damaged; retrain it.") from error
-    tokenizer = backbones.load_tokenizer(layout / RunLayout.TOKENIZER)
-    backbone = backbones.build_backbone_model(config)
-    dropout = manifest.model.dropout if manifest.model.dropout is not None else backbones.hidden_dropout(config)
-    model = task.build_model(backbone, tokenizer.model_input_names, dropout=dropout,
-                             initializer_range=getattr(config, "initializer_range", 0.02))
-    load_weights(model, layout.weights)
-    predictor = Predictor(task, model, tokenizer, config, manifest.data.max_length,
-                          batch_size=max(32, manifest.train.batch_size))
-    return predictor, backbone
+    return rebuild_model(task, manifest, run_dir, batch_size=max(32, manifest.train.batch_size))
 
 
 def _scores(predictor, splits) -> dict:

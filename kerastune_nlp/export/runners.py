@@ -9,11 +9,9 @@ the Keras model: `ArtifactPredictor` only replaces how outputs are computed.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
-from kerastune_nlp.data.batching import pad_rows as pad_batch  # noqa: F401 (re-exported)
 from kerastune_nlp.errors import MissingDependencyError
 from kerastune_nlp.predictor import Predictor
 

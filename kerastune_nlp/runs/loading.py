@@ -24,26 +24,39 @@ def load_run(path, batch_size: int = 32):
     >>> predictor.predict(["Who wrote Hamlet ?"])
     ['HUM']
     """
+    from kerastune_nlp.tasks import get_task
+
+    manifest = read_manifest(RunLayout(Path(path)).root)
+    task = get_task(manifest.task)(manifest.task_config, manifest.task_state)
+    predictor, _ = rebuild_model(task, manifest, path, batch_size)
+    return predictor
+
+
+def rebuild_model(task, manifest, path, batch_size: int = 32):
+    """A run's Keras model rebuilt from its backbone config (with the run's dropout) and weights.
+
+    Returns:
+        `(predictor, backbone)`: a `Predictor` over the model, and the
+        backbone layer inside it (for stages that fine-tune or prune it).
+    """
     from transformers import AutoConfig
 
     from kerastune_nlp.models import backbones
     from kerastune_nlp.predictor import Predictor
-    from kerastune_nlp.tasks import get_task
 
     layout = RunLayout(Path(path))
-    manifest = read_manifest(layout.root)
-    task = get_task(manifest.task)(manifest.task_config, manifest.task_state)
     try:
         config = AutoConfig.from_pretrained(str(layout / RunLayout.BACKBONE_CONFIG))
     except (OSError, ValueError) as error:
         raise RunDirectoryError(f"Cannot read the backbone config in {str(layout.root)!r}: {error}. "
                                 "The run directory is damaged; retrain it.") from error
     tokenizer = backbones.load_tokenizer(layout / RunLayout.TOKENIZER)
-    model = task.build_model(backbones.build_backbone_model(config), tokenizer.model_input_names,
-                             dropout=backbones.hidden_dropout(config),
+    backbone = backbones.build_backbone_model(config)
+    dropout = manifest.model.dropout if manifest.model.dropout is not None else backbones.hidden_dropout(config)
+    model = task.build_model(backbone, tokenizer.model_input_names, dropout=dropout,
                              initializer_range=getattr(config, "initializer_range", 0.02))
     load_weights(model, layout.weights)
-    return Predictor(task, model, tokenizer, config, manifest.data.max_length, batch_size=batch_size)
+    return Predictor(task, model, tokenizer, config, manifest.data.max_length, batch_size=batch_size), backbone
 
 
 def load_weights(model, weights: Path) -> None:

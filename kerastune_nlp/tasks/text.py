@@ -11,7 +11,6 @@ import dataclasses
 import logging
 import random
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 

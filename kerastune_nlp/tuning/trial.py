@@ -30,7 +30,7 @@ from pathlib import Path
 
 from kerastune_nlp import config as cfg
 from kerastune_nlp._tf import keras, tf
-from kerastune_nlp.errors import KerastuneNLPError, TrainingError
+from kerastune_nlp.errors import KerastuneNLPError
 from kerastune_nlp.runs.layout import RunLayout, write_json
 from kerastune_nlp.training.callbacks import read_epoch_log, restore_best
 from kerastune_nlp.tuning import results, space as space_module

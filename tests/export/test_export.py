@@ -189,3 +189,15 @@ def test_cli_export_prints_the_report_and_refuses_a_typo(runs, tmp_path, capsys)
     assert main(["export", str(runs["ner"]), "--output", str(tmp_path / "x"), "--formats", "onnx,savedmodle"]) == 2
     assert "did you mean 'savedmodel'" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.slow
+def test_export_example_tags_a_sentence_from_the_raw_string_savedmodel(runs, tmp_path):
+    example = Path(__file__).parents[2] / "examples" / "export_ner.py"
+    done = subprocess.run([sys.executable, str(example), "--run", str(runs["ner"]), "--output", str(tmp_path / "x"),
+                           "--formats", "savedmodel,tflite-int8", "--sentence", "Barack Obama visited Paris"],
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "| savedmodel |" in done.stdout and "| tflite-int8 |" in done.stdout
+    assert "Raw-string SavedModel" in done.stdout and "in a fresh process" in done.stdout
+    assert (tmp_path / "x" / "serving" / "ner" / "1" / "saved_model.pb").is_file()
