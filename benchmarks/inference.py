@@ -196,7 +196,7 @@ def benchmark_run(label: str, run_dir: Path, export_dir: Path, args, threads: in
     import numpy as np
 
     import kerastune_nlp as kt
-    from kerastune_nlp.export import export_run
+    from kerastune_nlp.export.exporter import export_run
     from kerastune_nlp.export.exporter import check_run, evaluation_examples
     from kerastune_nlp.export.runners import ArtifactPredictor
 
@@ -293,7 +293,11 @@ def main(argv=None) -> int:
         runs = {"ner": Path(args.ner_run) if args.ner_run else train_default("ner", scratch / "ner-run"),
                 "classification": (Path(args.classifier_run) if args.classifier_run
                                    else train_default("classification", scratch / "trec-run"))}
-        results = [benchmark_run(label, run, output / label, args, threads) for label, run in runs.items()]
+        results = []
+        for label, run in runs.items():
+            results.append(benchmark_run(label, run, output / label, args, threads))
+            if args.json_out:  # kept as it goes: a later failure loses nothing measured
+                Path(args.json_out).write_text(json.dumps({"results": results}, indent=2))
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else ""
     print(f"\nInference on {cpu}, {threads} threads per engine; torch {torch.__version__}\n")

@@ -208,7 +208,8 @@ class TextDataConfig:
         augment_per_example: int. EDA variants per example. Defaults to 4.
         truncation: str. Of a text longer than `max_length`, keep the "head",
             the "tail", or "head_tail" (a quarter of the budget from the
-            start, the rest from the end). Single texts only. Defaults to "head".
+            start, the rest from the end); "auto" is head_tail for single
+            texts and longest-first for pairs. Defaults to "auto".
     """
 
     text_column: str = setting("text", "column/key of the text")
@@ -223,10 +224,11 @@ class TextDataConfig:
                            choices=("none", "eda"))
     synonyms: str | None = setting(None, "synonym table for EDA: word<TAB>syn1,syn2 per line")
     augment_per_example: int = setting(4, "EDA variants per training example")
-    truncation: str = setting("head", "which sub-tokens of a text longer than --max-length are kept: the head, "
+    truncation: str = setting("auto", "which sub-tokens of a text longer than --max-length are kept: the head, "
                                       "the tail, or head_tail (first quarter and last three quarters of the "
-                                      "budget; best on long reviews in Sun et al. 2019); single texts only",
-                              choices=("head", "tail", "head_tail"))
+                                      "budget); auto is head_tail for single texts (best on the IMDb sample, "
+                                      "as in Sun et al. 2019) and longest-first for pairs",
+                              choices=("auto", "head", "tail", "head_tail"))
 
     def __post_init__(self):
         if self.clean in ("none", ("none",), None):
@@ -247,7 +249,7 @@ class TextDataConfig:
         _require(self.augment_per_example >= 1, "augment_per_example", self.augment_per_example,
                  "to be at least 1")
         _check_choices(self)
-        if self.text_pair_column is not None and self.truncation != "head":
+        if self.text_pair_column is not None and self.truncation not in ("auto", "head"):
             raise ConfigError(
                 f"Expected `truncation`='head' for a pair task: pairs are cut longest-first, one sub-token at "
                 f"a time from the longer text, as Hugging Face tokenizers do. Received: "
@@ -310,9 +312,11 @@ class TrainConfig:
         epochs: int. Passes over the training set. Defaults to 3.
         batch_size: int. The GLOBAL batch: examples (windows) per optimizer
             micro-step summed over all replicas; each of R replicas gets
-            `batch_size // R` (it must divide evenly). Defaults to 8.
+            `batch_size // R` (it must divide evenly). Defaults to 8 (the
+            NER recipe; a task's `recipe` may set another, see README).
         learning_rate: float. Peak AdamW rate after warmup. Defaults to 2e-4
-            (the small default backbone wants more than BERT-base's 5e-5).
+            for NER (the small default backbone wants more than BERT-base's
+            5e-5 there); the sequence tasks' recipe sets 5e-5.
         weight_decay: float. Decoupled weight decay, not on biases and
             LayerNorm. Defaults to 0.01.
         warmup_ratio: float. Share of steps with linear warmup; the rest

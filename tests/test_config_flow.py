@@ -123,3 +123,12 @@ def test_a_task_recipe_sets_defaults_under_flags_files_and_quick(monkeypatch, tm
     assert train_settings("--config", str(path)).batch_size == 32
     assert task_class().default_train_config().batch_size == 16
     assert settings_from_args(build_parser().parse_args(["train", "--task", "ner"])).train.batch_size == 8
+
+
+def test_shipped_recipes_ner_keeps_2e_4_and_the_sequence_tasks_take_5e_5_batch_16():
+    from kerastune_nlp.tasks import get_task
+
+    assert get_task("ner")().default_train_config().learning_rate == 2e-4
+    for name in ("classification", "multilabel", "regression"):
+        train = get_task(name)().default_train_config()
+        assert (train.learning_rate, train.batch_size, train.epochs) == (5e-5, 16, 3), name

@@ -118,7 +118,8 @@ def read_manifest(path) -> Manifest:
         data=cfg.from_dict(cfg.DataConfig, payload.get("data"), where),
         model=cfg.from_dict(cfg.ModelConfig, payload.get("model"), where),
         train=cfg.from_dict(cfg.TrainConfig, payload.get("train"), where),
-        task_config=cfg.from_dict(task_class.config_class, payload.get("task_config"), where),
+        task_config=cfg.from_dict(task_class.config_class, _with_old_defaults(task_class, payload.get("task_config")),
+                                  where),
         task_state=payload.get("task_state") or {},
         backbone_directory=payload.get("backbone_directory", ""),
         files=payload.get("files", []),
@@ -126,3 +127,16 @@ def read_manifest(path) -> Manifest:
         fingerprint=payload.get("fingerprint") or {},
         output=payload.get("output", ""),
     )
+
+
+# Settings added after runs were written, with the value those runs were trained with.
+_OLD_DEFAULTS = {"truncation": "head"}
+
+
+def _with_old_defaults(task_class, values):
+    """A run written before a setting existed keeps the behaviour it was trained with (not today's default)."""
+    if not isinstance(values, dict):
+        return values
+    own = {f.name for f in dataclasses.fields(task_class.config_class)} if dataclasses.is_dataclass(
+        task_class.config_class) else set()
+    return {**{k: v for k, v in _OLD_DEFAULTS.items() if k in own and k not in values}, **values}

@@ -34,6 +34,12 @@ class TextTask(Task):
     """Base of the tasks with one label (or value) per text or text pair."""
 
     config_class = TextDataConfig
+    # Measured on the bundled TREC and the IMDb sample (README, "Default
+    # recipes"): against NER's 2e-4 / batch 8, 5e-5 / batch 16 gained 1.6
+    # points of test accuracy on TREC and 2.4 on IMDb, where 2e-4 overfits
+    # from the first epoch (dev loss climbs). Multi-label and regression
+    # inherit it; no bundled data measures them.
+    recipe = {"learning_rate": 5e-5, "batch_size": 16}
 
     # -- data ------------------------------------------------------------------
 
@@ -127,7 +133,8 @@ class TextTask(Task):
 
     @property
     def truncation(self) -> str:
-        return self.config.truncation
+        # "auto": head_tail, measured best on the long IMDb reviews (README, "Default recipes").
+        return "head_tail" if self.config.truncation == "auto" else self.config.truncation
 
     def encode(self, tokenizer, examples, max_length, labelled=True) -> EncodedSplit:
         if labelled:

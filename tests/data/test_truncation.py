@@ -65,3 +65,24 @@ def test_pairs_refuse_a_truncation_other_than_head():
     with pytest.raises(ConfigError, match=r"`truncation`='head' for a pair task.*Received: `truncation`='tail' "
                                           r"with `text_pair_column`='b'"):
         ClassificationConfig(text_column="a", text_pair_column="b", truncation="tail")
+
+
+def test_auto_is_head_tail_for_single_texts_and_old_runs_keep_the_head(tiny_bert, tmp_path):
+    import json
+
+    import kerastune_nlp as kt
+    from kerastune_nlp.runs.manifest import read_manifest
+
+    assert get_task("classification")().truncation == "head_tail"
+    assert ClassificationConfig(text_column="a", text_pair_column="b").truncation == "auto"
+    train = [kt.TextExample(" ".join(["word"] * 50), label) for label in ("a", "b") * 4]
+    run = kt.train("classification", train, train[:4], train[:4], output_dir=tmp_path / "run", verbose=0,
+                   model_config=kt.ModelConfig(backbone=str(tiny_bert)), data_config=kt.DataConfig(max_length=16),
+                   train_config=kt.TrainConfig(epochs=1, batch_size=4))
+    manifest_path = run.run_dir / "run_config.json"
+    assert json.loads(manifest_path.read_text())["task_config"]["truncation"] == "auto"
+    payload = json.loads(manifest_path.read_text())
+    del payload["task_config"]["truncation"]  # as a run written before the setting existed
+    manifest_path.write_text(json.dumps(payload))
+    assert read_manifest(run.run_dir).task_config.truncation == "head"
+    assert kt.load_run(run.run_dir).task.truncation == "head"
