@@ -25,7 +25,7 @@ import json, sys
 import tensorflow as tf
 import tensorflow_text  # registers the in-graph tokenizer's ops
 model = tf.saved_model.load(sys.argv[1])
-out = model.signatures["serving_default"](text=tf.constant([sys.argv[2]]))
+out = {k: v.numpy() for k, v in model.signatures["serving_default"](text=tf.constant([sys.argv[2]])).items()}
 count = int(out["word_count"][0])
 print(json.dumps([{"word": w.decode(), "label": l.decode(), "start": int(s), "end": int(e), "score": float(p)}
                   for w, l, s, e, p in zip(out["words"][0][:count], out["labels"][0][:count],
