@@ -112,18 +112,24 @@ def add_train_arguments(parser: argparse.ArgumentParser, default_task: str | Non
     parser.set_defaults(default_task=default_task or "ner")
 
 
-def read_config_file(path) -> dict:
-    """A YAML or JSON settings file (or a run manifest) as a dict of sections."""
+def read_config_file(path, extra_keys=()) -> dict:
+    """A YAML or JSON settings file (or a run manifest) as a dict of sections.
+
+    Args:
+        path: the file.
+        extra_keys: more top-level keys a command accepts (`tune` adds
+            `search_space` and `tune`); checked by that command.
+    """
     from kerastune_nlp.runs.manifest import RECORD_ONLY_KEYS
     from kerastune_nlp.runs.staging import MANIFEST_KIND
 
     payload = read_mapping_file(path, "Pass a YAML or JSON file, or a run directory's run_config.json.")
     if payload.get("kind") == MANIFEST_KIND:  # a run's own manifest: settings only
         payload = {k: v for k, v in payload.items() if k not in RECORD_ONLY_KEYS}
-    unknown = sorted(set(payload) - set(CONFIG_FILE_KEYS))
+    unknown = sorted(set(payload) - set(CONFIG_FILE_KEYS) - set(extra_keys))
     if unknown:
         raise ConfigError(f"Unknown keys {unknown} in the config file {str(path)!r}. Expected a subset of "
-                          f"{list(CONFIG_FILE_KEYS)}.")
+                          f"{[*CONFIG_FILE_KEYS, *extra_keys]}.")
     for section in (*SHARED_SECTIONS, "task_config"):
         if not isinstance(payload.get(section) or {}, dict):
             raise ConfigError(f"Expected `{section}` in {str(path)!r} to be a mapping of settings.")

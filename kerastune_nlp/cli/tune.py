@@ -70,12 +70,6 @@ def add_parser(commands) -> argparse.ArgumentParser:
     return parser
 
 
-def _read_file(path) -> dict:
-    from kerastune_nlp.cli.flags import read_mapping_file
-
-    return read_mapping_file(path)
-
-
 def split_config_file(args) -> tuple[dict, dict]:
     """Takes `search_space:` and `tune:` out of --config; the rest reaches the usual settings merge.
 
@@ -83,13 +77,11 @@ def split_config_file(args) -> tuple[dict, dict]:
     sections has its other sections handed over as if given by flags (flags
     given on the command line still win).
     """
-    from kerastune_nlp.cli.flags import CONFIG_FILE_KEYS, SHARED_SECTIONS
-    from kerastune_nlp.runs.manifest import RECORD_ONLY_KEYS
-    from kerastune_nlp.runs.staging import MANIFEST_KIND
+    from kerastune_nlp.cli.flags import SHARED_SECTIONS, read_config_file
 
     if not getattr(args, "config", None):
         return {}, {}
-    payload = _read_file(args.config)
+    payload = read_config_file(args.config, extra_keys=FILE_KEYS)
     if not any(key in payload for key in FILE_KEYS):
         return {}, {}
     where = f"the config file {args.config!r}"
@@ -101,17 +93,8 @@ def split_config_file(args) -> tuple[dict, dict]:
     if unknown:
         raise ConfigError(f"Unknown keys {unknown} in the `tune:` section of {where}. Expected a subset of "
                           f"{sorted(TUNE_DEFAULTS)}.")
-    if payload.get("kind") == MANIFEST_KIND:
-        payload = {k: v for k, v in payload.items() if k not in RECORD_ONLY_KEYS}
-    unknown = sorted(set(payload) - set(CONFIG_FILE_KEYS))
-    if unknown:
-        raise ConfigError(f"Unknown keys {unknown} in {where}. Expected a subset of "
-                          f"{[*CONFIG_FILE_KEYS, *FILE_KEYS]}.")
     for section in (*SHARED_SECTIONS, "task_config"):
-        values = payload.get(section) or {}
-        if not isinstance(values, dict):
-            raise ConfigError(f"Expected `{section}` in {where} to be a mapping of settings.")
-        for key, value in values.items():
+        for key, value in (payload.get(section) or {}).items():
             if not hasattr(args, f"{section}.{key}"):
                 setattr(args, f"{section}.{key}", value)
     for key in ("task", "output"):

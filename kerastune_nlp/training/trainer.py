@@ -263,6 +263,16 @@ class Trainer:
         return RunResult(Path(output_dir), metrics, predictor)
 
 
+def gather_splits(task: Task, train, dev, test, data_config: cfg.DataConfig, seed: int) -> dict:
+    """The given example lists, or the splits `data_config` names (files, hub, bundled), checked."""
+    if train is None:
+        splits, _ = task.load_splits(data_config, seed)
+    else:
+        splits = {"train": list(train), "dev": list(dev or []), "test": list(test or [])}
+    task.check_splits(splits)
+    return splits
+
+
 def train(task="ner", train: Sequence | None = None, dev: Sequence | None = None, test: Sequence | None = None,
           *, output_dir, data_config: cfg.DataConfig | None = None, model_config: cfg.ModelConfig | None = None,
           train_config: cfg.TrainConfig | None = None, task_config=None, strategy=None,
@@ -299,11 +309,7 @@ def train(task="ner", train: Sequence | None = None, dev: Sequence | None = None
     data_config = data_config or cfg.DataConfig()
     model_config = model_config or cfg.ModelConfig()
     train_config = train_config or task_object.default_train_config()
-    if train is None:
-        splits, _ = task_object.load_splits(data_config, train_config.seed)
-    else:
-        splits = {"train": list(train), "dev": list(dev or []), "test": list(test or [])}
-    task_object.check_splits(splits)
+    splits = gather_splits(task_object, train, dev, test, data_config, train_config.seed)
     output_dir = Path(output_dir)
     run_staging.check_output(output_dir, overwrite)
     resolved = backbones.resolve_backbone(model_config.backbone, allow_pickle=model_config.allow_pickle)

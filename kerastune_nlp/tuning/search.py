@@ -245,7 +245,7 @@ def tune(task="ner", train: Sequence | None = None, dev: Sequence | None = None,
     >>> result.best_hyperparameters["learning_rate"]
     """
     from kerastune_nlp.models import backbones
-    from kerastune_nlp.training.trainer import fingerprint
+    from kerastune_nlp.training.trainer import fingerprint, gather_splits
     from kerastune_nlp.tuning import tuner as tuner_module
 
     task_object = task if isinstance(task, Task) else get_task(task)(task_config)
@@ -262,11 +262,7 @@ def tune(task="ner", train: Sequence | None = None, dev: Sequence | None = None,
     if tuner_module.is_distributed() and overwrite:
         raise ConfigError("Expected `overwrite`=False in a distributed search: the chief and the workers share "
                           "the search folder. Received: `overwrite`=True. Delete the folder yourself first.")
-    if train is None:
-        splits, _ = task_object.load_splits(data_config, base_train.seed)
-    else:
-        splits = {"train": list(train), "dev": list(dev or []), "test": list(test or [])}
-    task_object.check_splits(splits)
+    splits = gather_splits(task_object, train, dev, test, data_config, base_train.seed)
     search_dir = Path(search_dir)
     resolved = backbones.resolve_backbone(base_model.backbone, allow_pickle=base_model.allow_pickle)
     parts = search_fingerprint(fingerprint(task_object, splits, data_config, base_model, base_train, resolved),
