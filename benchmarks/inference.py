@@ -91,20 +91,16 @@ def torch_twin(predictor):
     with torch.no_grad():
         linear.weight.copy_(torch.from_numpy(kernel.T.copy()))
         linear.bias.copy_(torch.from_numpy(bias))
-    sequence_level = predictor.model.get_layer("first_token") if _has_layer(predictor.model, "first_token") else None
+    sequence_level = any(layer.name == "first_token" for layer in predictor.model.layers)
 
     def run(features: dict):
         with torch.no_grad():
             hidden = body(**{k: torch.from_numpy(v.astype("int64")) for k, v in features.items()}).last_hidden_state
-            if sequence_level is not None:
+            if sequence_level:
                 hidden = hidden[:, 0, :]
             return linear(hidden).numpy()
 
     return run
-
-
-def _has_layer(model, name: str) -> bool:
-    return any(layer.name == name for layer in model.layers)
 
 
 def latest_version(export_dir: Path) -> Path | None:
@@ -130,36 +126,41 @@ def engines(predictor, export_dir: Path, threads: int) -> dict:
     return found
 
 
+def timed(run, singles: list, batches: list, rows: int) -> dict:
+    """p50/p95 ms of `run` over `singles` (batch 1) and rows/s over `batches`, after a warm-up."""
+    import numpy as np
+
+    for single in singles[:5]:
+        run(single)
+    latencies = []
+    for single in singles:
+        started = time.perf_counter()
+        run(single)
+        latencies.append((time.perf_counter() - started) * 1000)
+    run(batches[-1])
+    started = time.perf_counter()
+    for batch in batches:
+        run(batch)
+    elapsed = time.perf_counter() - started
+    return {"p50_ms": round(statistics.median(latencies), 2), "p95_ms": round(float(np.percentile(latencies, 95)), 2),
+            "rows_per_s": round(rows / elapsed, 1)}
+
+
 def time_engine(run, rows, input_names, pad_id, latency_rows: int, throughput_rows: int) -> dict:
-    """p50/p95 ms at batch 1 and rows/s at batch 32 (length-sorted batches) on the same rows."""
+    """Batch-1 latency and batch-32 throughput (length-sorted batches) on the same encoded rows."""
     import numpy as np
 
     from kerastune_nlp.data.batching import pad_rows
 
     singles = [pad_rows([rows[i % len(rows)]], input_names, pad_id) for i in range(latency_rows)]
-    for features in singles[:5]:
-        run(features)
-    latencies = []
-    for features in singles:
-        started = time.perf_counter()
-        run(features)
-        latencies.append((time.perf_counter() - started) * 1000)
     block = [rows[i % len(rows)] for i in range(throughput_rows)]
     order = np.argsort([len(r.input_ids) for r in block], kind="stable")
     batches = [pad_rows([block[i] for i in order[b: b + 32]], input_names, pad_id) for b in range(0, len(block), 32)]
-    run(batches[-1])
-    started = time.perf_counter()
-    for features in batches:
-        run(features)
-    elapsed = time.perf_counter() - started
-    return {"p50_ms": round(statistics.median(latencies), 2), "p95_ms": round(float(np.percentile(latencies, 95)), 2),
-            "rows_per_s": round(len(block) / elapsed, 1)}
+    return timed(run, singles, batches, len(block))
 
 
 def time_raw_signature(export_dir: Path, task, examples, latency_rows: int, throughput_rows: int) -> dict | None:
     """The raw-string signature, end to end (in-graph tokenization, model, decoding)."""
-    import numpy as np
-
     from kerastune_nlp._tf import tf
     from kerastune_nlp.export.savedmodel import load_saved_model
     from kerastune_nlp.export.signatures import RAW_SIGNATURE
@@ -173,23 +174,12 @@ def time_raw_signature(export_dir: Path, task, examples, latency_rows: int, thro
     signature = loaded.signatures[RAW_SIGNATURE]
     inputs = task.raw_inputs_of(examples)
 
-    def call(indices):
-        return signature(**{k: tf.constant([v[i % len(examples)] for i in indices]) for k, v in inputs.items()})
+    def strings(indices) -> dict:
+        return {k: tf.constant([v[i % len(examples)] for i in indices]) for k, v in inputs.items()}
 
-    for i in range(5):
-        call([i])
-    latencies = []
-    for i in range(latency_rows):
-        started = time.perf_counter()
-        call([i])
-        latencies.append((time.perf_counter() - started) * 1000)
-    call(range(32))
-    started = time.perf_counter()
-    for b in range(0, throughput_rows, 32):
-        call(range(b, min(b + 32, throughput_rows)))
-    elapsed = time.perf_counter() - started
-    return {"p50_ms": round(statistics.median(latencies), 2), "p95_ms": round(float(np.percentile(latencies, 95)), 2),
-            "rows_per_s": round(throughput_rows / elapsed, 1)}
+    singles = [strings([i]) for i in range(latency_rows)]
+    batches = [strings(range(b, min(b + 32, throughput_rows))) for b in range(0, throughput_rows, 32)]
+    return timed(lambda features: signature(**features), singles, batches, throughput_rows)
 
 
 def benchmark_run(label: str, run_dir: Path, export_dir: Path, args, threads: int) -> dict:
