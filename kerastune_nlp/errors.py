@@ -55,3 +55,7 @@ class MissingDependencyError(KerastuneNLPError, ImportError):
 
 class ExportError(KerastuneNLPError, RuntimeError):
     """An export cannot be published (a parity check or the accuracy gate failed)."""
+
+
+class ServingError(KerastuneNLPError, RuntimeError):
+    """A model server refused or failed a request, or could not be reached (says which and why)."""

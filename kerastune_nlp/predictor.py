@@ -8,11 +8,13 @@ and scores, so `predict` and `evaluate` mean the same thing for every task:
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
+from kerastune_nlp.inference.cache import PredictionCache
 from kerastune_nlp.runs.layout import RunLayout
 
 
@@ -27,13 +29,25 @@ class Predictor:
         max_length: int. Sub-tokens per model input.
         batch_size: int. Rows per prediction batch. Defaults to 32.
 
+        cache_size: int. Recent answers kept (LRU) by `predict`, `serve`,
+            `predict_entities` and `predict_json`; 0 (the default here) keeps
+            none. `Predictor.load` turns it on.
+
+    Every public method is safe to call from many threads at once: calls are
+    serialized around the tokenizer and the model (the fast tokenizer and
+    the TFLite interpreter are not re-entrant), so concurrent callers should
+    send batches, not single texts, for throughput.
+
     Example:
-    >>> predictor = kt.load_run("saved_models/wnut17")
+    >>> predictor = kt.Predictor.load("saved_models/wnut17")
     >>> predictor.predict(["Empire State Building is tall"])
     [['B-location', 'I-location', 'I-location', 'O', 'O']]
+    >>> predictor.predict_entities(["Barack Obama visited New York."])
+    [[{'text': 'Barack Obama', 'label': 'person', 'start': 0, 'end': 12, 'score': 0.97}, ...]]
     """
 
-    def __init__(self, task, model, tokenizer, backbone_config, max_length: int, batch_size: int = 32):
+    def __init__(self, task, model, tokenizer, backbone_config, max_length: int, batch_size: int = 32,
+                 cache_size: int = 0):
         self.task = task
         self.model = model
         self.tokenizer = tokenizer
@@ -42,6 +56,10 @@ class Predictor:
         self.batch_size = batch_size
         self.input_names = list(tokenizer.model_input_names)
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        self.cache = PredictionCache(cache_size)
+        self.source = {"kind": "keras", "path": None}
+        self._lock = threading.RLock()
+        self._signature = None
         self.retrace()
 
     @property
@@ -56,6 +74,8 @@ class Predictor:
         """
         from kerastune_nlp._tf import tf
 
+        if hasattr(self, "cache"):
+            self.cache.clear()  # answers of the old layers are stale
         model = self.model
         signature = [{name: tf.TensorSpec([None, None], tf.int32, name=name) for name in self.input_names}]
         self._forward = tf.function(lambda features: model(features, training=False), input_signature=signature)
@@ -76,16 +96,125 @@ class Predictor:
             return []
         order = np.argsort([len(r.input_ids) for r in rows], kind="stable")
         results: list = [None] * len(rows)
-        for begin in range(0, len(order), self.batch_size):
-            batch = order[begin: begin + self.batch_size]
-            outputs = self.run_batch(pad_rows([rows[i] for i in batch], self.input_names, self.pad_id))
-            for index, output in zip(batch, outputs):
-                results[index] = output
+        with self._lock:
+            for begin in range(0, len(order), self.batch_size):
+                batch = order[begin: begin + self.batch_size]
+                outputs = self.run_batch(pad_rows([rows[i] for i in batch], self.input_names, self.pad_id))
+                for index, output in zip(batch, outputs):
+                    results[index] = output
         return results
 
     def predict(self, inputs: Sequence, **options) -> list:
-        """One prediction per input: word tags (ner), a label, labels, or a value."""
-        return self.task.predict(self, inputs, **options)
+        """One prediction per input: word tags (ner), a label, labels, or a value.
+
+        Options: `top_k` (classification, multilabel: the k most probable
+        `(label, probability)` pairs), `pairs` (the second text of each pair).
+        """
+        inputs = list(inputs)
+        pairs = options.pop("pairs", None)
+        pairs = list(pairs) if pairs is not None else None
+        keys = [("predict", _freeze(options), _freeze(x), None if pairs is None else _freeze(pairs[i]))
+                for i, x in enumerate(inputs)]
+
+        def compute(indices):
+            chosen_pairs = {"pairs": [pairs[i] for i in indices]} if pairs is not None else {}
+            return self.task.predict(self, [inputs[i] for i in indices], **chosen_pairs, **options)
+
+        return self._cached(keys, compute)
+
+    def predict_entities(self, texts: Sequence[str], aggregation: str = "first") -> list[list[dict]]:
+        """Entity spans of raw texts (NER models): `{"text", "label", "start", "end", "score"}` per entity.
+
+        `start`/`end` are character offsets into each original string. Texts
+        are split into words and punctuation as CoNLL data is; texts longer
+        than `max_length` sub-tokens are read in overlapping windows, so no
+        entity is lost. `aggregation` combines a word's sub-tokens: "first"
+        (what training labels), "average" (mean probabilities) or "max".
+        """
+        texts = list(texts)
+        keys = [("entities", aggregation, _freeze(t)) for t in texts]
+        return self._cached(keys, lambda idx: self.task.entities(self, [texts[i] for i in idx], aggregation))
+
+    def serve(self, inputs: dict) -> list[dict]:
+        """The raw-string serving signature's outputs, one dict per example, computed by this predictor.
+
+        Args:
+            inputs: lists of str named as `serving_inputs()` ({"text": [...]},
+                plus "text_pair" for pair models).
+        """
+        columns = self._check_serving_inputs(inputs)
+        count = len(next(iter(columns.values())))
+        keys = [("serve",) + tuple(_freeze(columns[name][i]) for name in sorted(columns)) for i in range(count)]
+        return self._cached(keys, lambda idx: self.task.serve(
+            self, {name: [values[i] for i in idx] for name, values in columns.items()}))
+
+    def predict_json(self, texts: Sequence[str], **options) -> list[dict]:
+        """One JSON-ready answer per raw text (what `kerastune-nlp predict` writes as JSON Lines)."""
+        texts = list(texts)
+        keys = [("json", _freeze(options), _freeze(t)) for t in texts]
+        return self._cached(keys, lambda idx: self.task.json_record(self, [texts[i] for i in idx], **options))
+
+    def _cached(self, keys: list, compute) -> list:
+        def locked(indices):
+            with self._lock:
+                return compute(indices)
+
+        return self.cache.get_many(keys, locked)
+
+    def serving_inputs(self) -> dict:
+        """Names (and meaning) of the raw-string inputs `serve` takes."""
+        return dict(self.task.raw_text_inputs())
+
+    def _check_serving_inputs(self, inputs) -> dict:
+        from kerastune_nlp.errors import ConfigError
+
+        expected = self.serving_inputs()
+        if not isinstance(inputs, dict):
+            raise ConfigError(f"Expected a dict of input lists named {sorted(expected)}. Received: "
+                              f"{type(inputs).__name__}.")
+        unknown, missing = sorted(set(inputs) - set(expected)), sorted(set(expected) - set(inputs))
+        if unknown or missing:
+            raise ConfigError(f"Expected the inputs {sorted(expected)}. Received: {sorted(inputs)}"
+                              + (f" (unknown: {unknown})" if unknown else "")
+                              + (f" (missing: {missing})" if missing else "") + ".")
+        columns = {name: list(values) if isinstance(values, (list, tuple)) else values
+                   for name, values in inputs.items()}
+        lengths = set()
+        for name, values in columns.items():
+            if not isinstance(values, list):
+                raise ConfigError(f"Expected input {name!r} to be a list of strings. Received: "
+                                  f"{type(values).__name__}.")
+            bad = next((i for i, v in enumerate(values) if not isinstance(v, str)), None)
+            if bad is not None:
+                raise ConfigError(f"Expected input {name!r} to hold strings. Received: "
+                                  f"{type(values[bad]).__name__} at index {bad}.")
+            lengths.add(len(values))
+        if len(lengths) > 1:
+            raise ConfigError(f"Expected every input to hold one value per example. Received lengths "
+                              f"{ {name: len(v) for name, v in columns.items()} }.")
+        if not lengths or lengths == {0}:
+            raise ConfigError("Expected at least one example. Received: empty inputs.")
+        return columns
+
+    def serving_signature(self) -> dict:
+        """`{"inputs": {name: {"dtype", "shape"}}, "outputs": {...}}` of `serve`, as a SavedModel signature."""
+        if self._signature is None:
+            with self._lock:
+                probe = self.task.serve(self, {name: ["a"] for name in self.serving_inputs()})[0]
+            self._signature = {
+                "inputs": {name: {"dtype": "string", "shape": [-1]} for name in self.serving_inputs()},
+                "outputs": {name: _spec_of(value) for name, value in probe.items()},
+            }
+        return self._signature
+
+    def cache_info(self) -> dict:
+        """Hits, misses, size, capacity and hit rate of the answer cache."""
+        return self.cache.info()
+
+    def describe(self) -> dict:
+        """What this predictor serves: task, labels, max length and where the model came from."""
+        return {"task": self.task.name, "labels": list(self.labels) if self.labels else None,
+                "max_length": self.max_length, "input_names": list(self.input_names), **self.source}
 
     def evaluate(self, examples: Sequence) -> dict:
         """Scores against the examples' gold labels."""
@@ -99,8 +228,30 @@ class Predictor:
         self.backbone_config.save_pretrained(str(layout / RunLayout.BACKBONE_CONFIG))
 
     @classmethod
-    def load(cls, path, batch_size: int = 32) -> "Predictor":
-        """Loads a run directory (see `kerastune_nlp.load_run`)."""
-        from kerastune_nlp.runs.loading import load_run
+    def load(cls, path, batch_size: int = 32, cache_size: int = 1024, threads: int | None = None) -> "Predictor":
+        """Loads a run directory, a SavedModel version folder, a .tflite or an .onnx file.
 
-        return load_run(path, batch_size=batch_size)
+        See `kerastune_nlp.inference.load_predictor`.
+        """
+        from kerastune_nlp.inference.loading import load_predictor
+
+        return load_predictor(path, batch_size=batch_size, cache_size=cache_size, threads=threads)
+
+
+def _freeze(value):
+    """A hashable form of an input or option (lists become tuples) for cache keys."""
+    if isinstance(value, dict):
+        return tuple(sorted((k, _freeze(v)) for k, v in value.items()))
+    if isinstance(value, (list, tuple)):
+        return tuple(_freeze(v) for v in value)
+    return value
+
+
+def _spec_of(value) -> dict:
+    """dtype and shape (batch first) of one output of `serve`."""
+    shape = [-1]
+    while isinstance(value, list):
+        shape.append(-1)
+        value = value[0] if value else ""
+    dtype = {bool: "bool", int: "int32", float: "float32", str: "string"}[type(value)]
+    return {"dtype": dtype, "shape": shape}

@@ -33,6 +33,8 @@ class Window:
         scored_positions: np.ndarray. Position of the first sub-token of each
             word this window owns.
         scored_words: np.ndarray. The sentence word index of each of them.
+        scored_ends: np.ndarray or None. One past the last sub-token of each
+            of them (for aggregating a word's sub-tokens at prediction time).
     """
 
     sentence_index: int
@@ -40,6 +42,7 @@ class Window:
     labels: np.ndarray | None
     scored_positions: np.ndarray
     scored_words: np.ndarray
+    scored_ends: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.input_ids)
@@ -162,13 +165,14 @@ class WindowEncoder:
     def _window(self, index, pieces, sentence_tags, start, end, own_start, own_end) -> Window:
         ids = list(self.prefix_ids)
         labels = [IGNORE_INDEX] * len(ids)
-        positions, words = [], []
+        positions, words, ends = [], [], []
         for word in range(start, end):
             first_position = len(ids)
             ids.extend(pieces[word])
             if own_start <= word < own_end:
                 positions.append(first_position)
                 words.append(word)
+                ends.append(len(ids))
             if sentence_tags is not None:
                 tag = sentence_tags[word]
                 labels.append(self.label_to_id[tag])
@@ -181,6 +185,7 @@ class WindowEncoder:
             labels=np.asarray(labels, dtype=np.int32) if sentence_tags is not None else None,
             scored_positions=np.asarray(positions, dtype=np.int32),
             scored_words=np.asarray(words, dtype=np.int32),
+            scored_ends=np.asarray(ends, dtype=np.int32),
         )
 
 
@@ -230,28 +235,54 @@ def plan_windows(piece_counts: Sequence[int], capacity: int, stride: int):
     return owned
 
 
-def gather_word_logits(windows: Sequence[Window], logits: Sequence[np.ndarray], sentence_lengths):
-    """Collects the logits of each word from the window that owns it.
+AGGREGATIONS = ("first", "average", "max")
+
+
+def gather_word_logits(windows: Sequence[Window], logits: Sequence[np.ndarray], sentence_lengths,
+                       aggregation: str = "first"):
+    """Collects the scores of each word from the window that owns it.
 
     Args:
         windows: the windows the logits belong to, in the same order.
         logits: one `[length, num_labels]` array per window (padding allowed).
         sentence_lengths: words per sentence.
+        aggregation: how a word's sub-tokens become one score row. "first"
+            (the default, what training labels): the first sub-token's
+            logits. "average": the log of the mean of the sub-tokens'
+            probabilities. "max": the logits of the sub-token whose best
+            label is the most probable (as Hugging Face's pipeline).
 
     Returns:
-        A list with one `[words, num_labels]` float array per sentence.
+        A list with one `[words, num_labels]` float array per sentence
+        (logits, or log-probabilities for "average").
     """
+    if aggregation not in AGGREGATIONS:
+        raise ValueError(f"aggregation must be one of {AGGREGATIONS}; received {aggregation!r}")
     num_labels = np.asarray(logits[0]).shape[-1] if len(logits) else 0
     per_sentence = [np.full((length, num_labels), np.nan, dtype=np.float32) for length in sentence_lengths]
     for window, window_logits in zip(windows, logits):
-        if len(window.scored_positions):
-            per_sentence[window.sentence_index][window.scored_words] = np.asarray(window_logits)[
-                window.scored_positions
-            ]
+        if not len(window.scored_positions):
+            continue
+        window_logits = np.asarray(window_logits)
+        if aggregation == "first":
+            rows = window_logits[window.scored_positions]
+        else:
+            rows = np.stack([_aggregate(window_logits[first:end], aggregation)
+                             for first, end in zip(window.scored_positions, window.scored_ends)])
+        per_sentence[window.sentence_index][window.scored_words] = rows
     for index, sentence in enumerate(per_sentence):
         if np.isnan(sentence).any():
             raise RuntimeError(f"sentence {index} has words no window scored")
     return per_sentence
+
+
+def _aggregate(subtoken_logits: np.ndarray, aggregation: str) -> np.ndarray:
+    """One word's `[sub-tokens, labels]` logits -> one row."""
+    shifted = np.exp(subtoken_logits - subtoken_logits.max(-1, keepdims=True))
+    probabilities = shifted / shifted.sum(-1, keepdims=True)
+    if aggregation == "average":
+        return np.log(probabilities.mean(0) + 1e-12)
+    return subtoken_logits[int(probabilities.max(-1).argmax())]
 
 
 def decode_windows(windows: Sequence[Window], logits: Sequence[np.ndarray], sentence_lengths):

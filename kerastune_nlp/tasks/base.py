@@ -215,6 +215,24 @@ class Task:
         features = graph_tokenizer.encode_texts(inputs["text"], inputs.get("text_pair"))
         return self.serving_outputs(forward(features))
 
+    def serve(self, predictor, inputs: dict) -> list[dict]:
+        """What the raw-string signature returns, computed in Python: one dict of named outputs per input.
+
+        Args:
+            inputs: lists of str named as `raw_text_inputs()`.
+        """
+        raise NotImplementedError(f"The {self.name} task does not define Task.serve, so it cannot be served.")
+
+    def json_record(self, predictor, texts, **options) -> list[dict]:
+        """One JSON-ready answer per raw text (`kerastune-nlp predict` writes them as JSON Lines)."""
+        raise NotImplementedError(f"The {self.name} task does not define Task.json_record.")
+
+    def entities(self, predictor, texts, aggregation: str = "first") -> list[list[dict]]:
+        from kerastune_nlp.errors import ConfigError
+
+        raise ConfigError(f"Entity spans come from NER models; this is a {self.name} model. Use predict() "
+                          "for its labels.")
+
     def raw_inputs_of(self, examples: Sequence) -> dict:
         """Labelled examples -> the raw-string signature's inputs, as lists of str."""
         return {"text": [e.text for e in examples]}

@@ -61,6 +61,17 @@ class ClassificationTask(TextTask):
             return cm.top_k(probabilities, self.state["labels"], top_k)
         return [self.state["labels"][i] for i in probabilities.argmax(-1)]
 
+    def serve_record(self, scores):
+        best = int(np.argmax(scores))
+        return {"labels": self.state["labels"][best], "label_ids": best,
+                "probabilities": [float(p) for p in scores]}
+
+    def json_fields(self, scores, top_k: int | None = 3, **options):
+        order = np.argsort(-scores, kind="stable")[: max(1, top_k or 1)]
+        labels = self.state["labels"]
+        return {"label": labels[int(order[0])], "probability": float(scores[order[0]]),
+                "top_k": [{"label": labels[int(i)], "probability": float(scores[i])} for i in order]}
+
     def evaluate(self, predictor, examples):
         from kerastune_nlp.evaluation import classification_metrics as cm
 

@@ -95,6 +95,15 @@ class MultiLabelTask(TextTask):
         p = np.clip(outputs, 1e-7, 1 - 1e-7)
         return -(targets * np.log(p) + (1 - targets) * np.log(1 - p)).mean(-1)
 
+    def serve_record(self, scores):
+        return {"labels": list(self.state["labels"]), "probabilities": [float(p) for p in scores],
+                "selected": [bool(p >= self.threshold) for p in scores]}
+
+    def json_fields(self, scores, **options):
+        labels = self.state["labels"]
+        return {"labels": [n for n, p in zip(labels, scores) if p >= self.threshold],
+                "probabilities": {n: float(p) for n, p in zip(labels, scores)}, "threshold": self.threshold}
+
     def prediction_row(self, output):
         return {"predicted": [n for n, p in zip(self.state["labels"], output) if p >= self.threshold]}
 

@@ -147,19 +147,86 @@ class NERTask(Task):
             )
         return words
 
-    def predict_ids(self, predictor, word_lists) -> list[np.ndarray]:
+    def tag_words(self, predictor, word_lists, aggregation: str = "first") -> list[tuple[np.ndarray, np.ndarray]]:
+        """`(label ids, probabilities)` per sentence: constrained Viterbi over each word's scores.
+
+        Sentences longer than `max_length` sub-tokens are read through
+        overlapping windows (`data.ner_windows`), so every word is tagged.
+        `aggregation` says how a word's sub-tokens are combined (first, average, max).
+        """
         from kerastune_nlp.data.ner_windows import gather_word_logits
         from kerastune_nlp.evaluation.iob_decoding import viterbi_decode
 
         encoded = self.encode(predictor.tokenizer, word_lists, predictor.max_length, labelled=False)
         logits = predictor.outputs(encoded.rows)
-        word_logits = gather_word_logits(encoded.rows, logits, [len(w) for w in word_lists])
-        return [viterbi_decode(scores, self.labels) for scores in word_logits]
+        word_scores = gather_word_logits(encoded.rows, logits, [len(w) for w in word_lists], aggregation)
+        tagged = []
+        for scores in word_scores:
+            log_probs = scores - np.logaddexp.reduce(scores, axis=-1, keepdims=True)
+            ids = viterbi_decode(log_probs, self.labels)
+            tagged.append((ids, np.exp(log_probs[np.arange(len(ids)), ids])))
+        return tagged
+
+    def predict_ids(self, predictor, word_lists) -> list[np.ndarray]:
+        return [ids for ids, _ in self.tag_words(predictor, word_lists)]
 
     def predict(self, predictor, inputs, **options) -> list[list[str]]:
         """Tags each word. A string is split on whitespace; a list is taken as words."""
         word_lists = self.word_lists(inputs)
         return [[self.labels[int(i)] for i in ids] for ids in self.predict_ids(predictor, word_lists)]
+
+    def tag_texts(self, predictor, texts, split, aggregation: str = "first") -> list[dict]:
+        """Raw strings -> words with character offsets, tags and tag probabilities."""
+        words = [split(self._text(text, i)) for i, text in enumerate(texts)]
+        empty = [i for i, w in enumerate(words) if not w]
+        if empty:
+            raise ConfigError(f"Expected texts with at least one word. Received: a blank text at index "
+                              f"{empty[0]}. Remove blank texts before predicting.")
+        tagged = self.tag_words(predictor, [[w for w, _, _ in sentence] for sentence in words], aggregation)
+        return [{"words": sentence, "label_ids": [int(i) for i in ids],
+                 "labels": [self.labels[int(i)] for i in ids], "scores": [float(p) for p in probabilities]}
+                for sentence, (ids, probabilities) in zip(words, tagged)]
+
+    @staticmethod
+    def _text(text, index: int) -> str:
+        if not isinstance(text, str):
+            raise ConfigError(f"Expected a string at index {index}. Received: {type(text).__name__}. "
+                              "Pass raw texts (entities are found with character offsets).")
+        return text
+
+    def entities(self, predictor, texts, aggregation: str = "first") -> list[list[dict]]:
+        """Entity spans of raw texts: `{"text", "label", "start", "end", "score"}`, offsets into each text."""
+        from kerastune_nlp.data.ner_windows import AGGREGATIONS
+        from kerastune_nlp.inference.words import entity_spans, split_words
+
+        if aggregation not in AGGREGATIONS:
+            raise ConfigError(f"Unknown aggregation. Expected one of {', '.join(AGGREGATIONS)}. "
+                              f"Received: aggregation={aggregation!r}.")
+        return [entity_spans(text, tagged["words"], tagged["labels"], tagged["scores"])
+                for text, tagged in zip(texts, self.tag_texts(predictor, texts, split_words, aggregation))]
+
+    def serve(self, predictor, inputs: dict) -> list[dict]:
+        """What the raw-string SavedModel signature returns, per text (whitespace words, every word covered)."""
+        from kerastune_nlp.inference.words import whitespace_words
+
+        records = []
+        for tagged in self.tag_texts(predictor, inputs["text"], whitespace_words):
+            words = tagged.pop("words")
+            records.append({"words": [w for w, _, _ in words], **tagged, "start": [s for _, s, _ in words],
+                            "end": [e for _, _, e in words], "covered": [True] * len(words),
+                            "word_count": len(words)})
+        return records
+
+    def json_record(self, predictor, texts, **options) -> list[dict]:
+        """One JSON-ready answer per raw text: its entities and the tag of each word."""
+        from kerastune_nlp.inference.words import entity_spans, split_words
+
+        records = []
+        for text, tagged in zip(texts, self.tag_texts(predictor, texts, split_words,
+                                                      options.get("aggregation", "first"))):
+            records.append({"entities": entity_spans(text, tagged["words"], tagged["labels"], tagged["scores"]),
+                            "words": [w for w, _, _ in tagged["words"]], "labels": tagged["labels"]})
+        return records
 
     def evaluate(self, predictor, examples) -> dict:
         from kerastune_nlp.evaluation.ner_metrics import entity_scores

@@ -68,6 +68,12 @@ class RegressionTask(TextTask):
     def per_example_loss(self, examples, outputs):
         return (outputs - np.asarray([e.label for e in examples])) ** 2
 
+    def serve_record(self, value):
+        return {"values": float(value)}
+
+    def json_fields(self, value, **options):
+        return {"value": float(value)}
+
     def prediction_row(self, output):
         return {"predicted": float(output)}
 

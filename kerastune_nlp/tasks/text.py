@@ -142,15 +142,8 @@ class TextTask(Task):
             pairs = [e.text_pair or "" for e in examples] if any(e.text_pair is not None for e in examples) else None
         else:
             texts, pairs = examples
-        if pairs is None:
-            rows, truncated = self._encode_single(tokenizer, list(texts), max_length)
-        else:
-            encoded = tokenizer(list(texts), list(pairs), truncation=True, max_length=max_length,
-                                return_token_type_ids=True, verbose=False)
-            full = tokenizer(list(texts), list(pairs), truncation=False, verbose=False)["input_ids"]
-            truncated = sum(len(ids) > max_length for ids in full)
-            rows = [EncodedText(np.asarray(ids, np.int32), np.asarray(types, np.int32))
-                    for ids, types in zip(encoded["input_ids"], encoded["token_type_ids"])]
+        rows, flags = self.encode_rows(tokenizer, list(texts), None if pairs is None else list(pairs), max_length)
+        truncated = sum(flags)
         if labelled and truncated:
             logger.warning("%d of %d texts are longer than max_length=%d sub-tokens and were truncated "
                            "(kept: %s); raise --max-length to keep more.",
@@ -158,17 +151,28 @@ class TextTask(Task):
         targets = self.targets(examples) if labelled else None
         return EncodedSplit(rows, targets, {"examples": len(rows), "truncated": int(truncated)})
 
-    def _encode_single(self, tokenizer, texts: list, max_length: int) -> tuple[list, int]:
+    def encode_rows(self, tokenizer, texts: list, pairs: list | None, max_length: int) -> tuple[list, list[bool]]:
+        """Model rows of texts (or pairs), and whether each was truncated to `max_length`."""
+        if pairs is None:
+            return self._encode_single(tokenizer, texts, max_length)
+        encoded = tokenizer(texts, pairs, truncation=True, max_length=max_length,
+                            return_token_type_ids=True, verbose=False)
+        full = tokenizer(texts, pairs, truncation=False, verbose=False)["input_ids"]
+        rows = [EncodedText(np.asarray(ids, np.int32), np.asarray(types, np.int32))
+                for ids, types in zip(encoded["input_ids"], encoded["token_type_ids"])]
+        return rows, [len(ids) > max_length for ids in full]
+
+    def _encode_single(self, tokenizer, texts: list, max_length: int) -> tuple[list, list[bool]]:
         """Tokenizes once in full, then keeps the head, tail or both of each text's sub-tokens."""
         from kerastune_nlp.data.truncation import keep, special_layout
 
         encoded = tokenizer(texts, truncation=False, return_token_type_ids=True, verbose=False)
         prefix, suffix = special_layout(tokenizer)
         budget = max_length - prefix - suffix
-        rows, truncated = [], 0
+        rows, truncated = [], []
         for ids, types in zip(encoded["input_ids"], encoded["token_type_ids"]):
-            if len(ids) > max_length:
-                truncated += 1
+            truncated.append(len(ids) > max_length)
+            if truncated[-1]:
                 positions = keep(range(prefix, len(ids) - suffix), budget, self.truncation)
                 positions = [*range(prefix), *positions, *range(len(ids) - suffix, len(ids))]
                 ids, types = [ids[i] for i in positions], [types[i] for i in positions]
@@ -213,11 +217,38 @@ class TextTask(Task):
         """Model outputs -> probabilities (or values)."""
         raise NotImplementedError
 
-    def raw_outputs(self, predictor, inputs, pairs=None) -> np.ndarray:
-        """Probabilities (classification, multilabel) or values (regression), in input order."""
+    def raw_outputs(self, predictor, inputs, pairs=None, with_truncation: bool = False):
+        """Probabilities (classification, multilabel) or values (regression), in input order.
+
+        Texts longer than `max_length` sub-tokens are truncated (the task's
+        head / tail / head_tail rule) and a warning says how many; with
+        `with_truncation`, also returns one flag per text.
+        """
         texts, pairs = self.split_inputs(inputs, pairs)
-        encoded = self.encode(predictor.tokenizer, (texts, pairs), predictor.max_length, labelled=False)
-        return self.scores_of(np.stack(predictor.outputs(encoded.rows)))
+        rows, flags = self.encode_rows(predictor.tokenizer, texts, pairs, predictor.max_length)
+        if any(flags):
+            logger.warning("%d of %d texts are longer than max_length=%d sub-tokens and were truncated "
+                           "(kept: %s) before predicting.", sum(flags), len(flags), predictor.max_length,
+                           self.truncation)
+        scores = self.scores_of(np.stack(predictor.outputs(rows)))
+        return (scores, flags) if with_truncation else scores
+
+    def serve(self, predictor, inputs: dict) -> list[dict]:
+        """What the raw-string SavedModel signature returns, per text (or pair)."""
+        scores = self.raw_outputs(predictor, inputs["text"], inputs.get("text_pair"))
+        return [self.serve_record(row) for row in scores]
+
+    def serve_record(self, scores: np.ndarray) -> dict:
+        """One text's probabilities (or value) -> the signature's outputs for it."""
+        raise NotImplementedError
+
+    def json_record(self, predictor, texts, pairs=None, **options) -> list[dict]:
+        """One JSON-ready answer per text, saying whether the text was truncated."""
+        scores, flags = self.raw_outputs(predictor, texts, pairs, with_truncation=True)
+        return [{**self.json_fields(row, **options), "truncated": bool(flag)} for row, flag in zip(scores, flags)]
+
+    def json_fields(self, scores: np.ndarray, **options) -> dict:
+        raise NotImplementedError
 
     def outputs_of_examples(self, predictor, examples) -> np.ndarray:
         encoded = self.encode(predictor.tokenizer, examples, predictor.max_length)
