@@ -35,6 +35,7 @@ _LAZY = {
     "RunResult": "kerastune_nlp.training.trainer",
     "load_run": "kerastune_nlp.runs",
     "Predictor": "kerastune_nlp.predictor",
+    "load_predictor": "kerastune_nlp.inference",
     "Task": "kerastune_nlp.tasks",
     "register_task": "kerastune_nlp.tasks",
     "get_task": "kerastune_nlp.tasks",

@@ -172,3 +172,24 @@ def all_tiny_backbones(tiny_backbones, tmp_path_factory) -> dict[str, Path]:
 @pytest.fixture(scope="session")
 def tiny_bert(tiny_backbones) -> Path:
     return tiny_backbones["bert"]
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tiny_bert, tmp_path_factory):
+    """`tiny_run(task_name)`: a tiny trained run of a built-in task, trained once per session.
+
+    Shared by the export, inference and serving tests, which only read it.
+    """
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("harness", Path(__file__).parent / "tasks" / "test_harness.py")
+    harness = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(harness)
+    runs: dict = {}
+
+    def get(name: str) -> Path:
+        if name not in runs:
+            runs[name] = harness._train(name, tiny_bert, tmp_path_factory.mktemp("runs") / name).run_dir
+        return runs[name]
+
+    return get

@@ -85,7 +85,8 @@ def test_cli_evaluate_and_predict_reuse_the_run(quick_run, tmp_path):
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert "micro avg" in completed.stdout
     assert json.loads(scores_file.read_text())["overall"]["support"] == 1079
-    completed = _run("-m", "kerastune_nlp.cli", "predict", str(output), "Barack Obama visited Paris")
+    completed = _run("-m", "kerastune_nlp.cli", "predict", str(output), "Barack Obama visited Paris",
+                     "--format", "text")
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert completed.stdout.strip().startswith("Barack")
 
@@ -102,7 +103,8 @@ def test_text_classification_example_quick_on_bundled_trec(tmp_path):
     assert (output / "confusion_matrix.png").exists()
     completed = _run("-m", "kerastune_nlp.cli", "predict", str(output), "Who wrote Hamlet ?", "--top-k", "2")
     assert completed.returncode == 0, completed.stderr[-3000:]
-    assert completed.stdout.split()[0] in {"HUM", "ENTY", "DESC", "NUM", "LOC", "ABBR"}
+    answer = json.loads(completed.stdout)
+    assert answer["label"] in {"HUM", "ENTY", "DESC", "NUM", "LOC", "ABBR"} and len(answer["top_k"]) == 2
 
 
 def test_sentiment_example_without_data_says_what_to_pass():

@@ -93,24 +93,49 @@ def read_input_lines(path, encoding: str) -> list[str]:
 
 
 def _predict(args) -> None:
-    from kerastune_nlp.runs import load_run
-    from kerastune_nlp.runs.manifest import read_manifest
+    """Answers one input per line: JSON Lines (default) or the readable text format."""
+    import json
+
+    from kerastune_nlp.inference import load_predictor
 
     texts = list(args.text)
-    if args.input:
-        texts.extend(read_input_lines(args.input, args.encoding))
-    if not texts:
-        raise ConfigError("Nothing to predict. Pass texts as arguments or --input FILE (one per line).")
-    blank = [i for i, t in enumerate(args.text) if not t.strip()]
+    blank = [i for i, t in enumerate(texts) if not t.strip()]
     if blank:
         raise ConfigError(f"Expected non-empty texts. Received: an empty text argument (position {blank[0] + 1}).")
-    read_manifest(args.run)  # a wrong folder is refused before TensorFlow loads
-    predictor = load_run(args.run)
-    options = {"top_k": args.top_k} if predictor.task.supports_top_k and args.top_k else {}
+    if args.input:
+        texts.extend(read_input_lines(args.input, args.encoding))
+    elif not texts and not sys.stdin.isatty():
+        texts.extend(line.strip() for line in sys.stdin.read().removeprefix("\ufeff").splitlines())
+    if not texts:
+        raise ConfigError("Nothing to predict. Pass texts as arguments, --input FILE (one per line), "
+                          "or pipe lines into stdin.")
+    if args.output and Path(args.output).exists():
+        raise ConfigError(f"`--output` {args.output!r} already exists; pass a new file name (nothing is "
+                          "overwritten).")
+    predictor = load_predictor(args.run)
+    task = predictor.task
+    options = {"top_k": args.top_k} if task.supports_top_k and args.top_k else {}
+    if task.name == "ner" and args.format == "jsonl":
+        options = {"aggregation": args.aggregation}
     filled = [t for t in texts if t]
-    predictions = iter(predictor.predict(filled, **options) if filled else [])
-    for text in texts:
-        print(predictor.task.format_prediction(text, next(predictions)) if text else "")
+    if args.format == "jsonl":
+        answers = iter(predictor.predict_json(filled, **options) if filled else [])
+        lines = (json.dumps({"line": n, "text": text, **(next(answers) if text else {"blank": True})},
+                            ensure_ascii=False, default=str) for n, text in enumerate(texts, 1))
+    else:
+        answers = iter(predictor.predict(filled, **options) if filled else [])
+        lines = (task.format_prediction(text, next(answers)) if text else "" for text in texts)
+    if not args.output:
+        for line in lines:
+            print(line)
+        return
+    # Written aside and renamed, so an interrupted run leaves no half-written answers file.
+    target = Path(args.output)
+    staged = target.with_name(f".{target.name}.partial")
+    with open(staged, "w", encoding="utf-8") as output:
+        for line in lines:
+            print(line, file=output)
+    staged.replace(target)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -133,19 +158,29 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--encoding", default="utf-8")
     evaluate.add_argument("--json", help="also write the scores to this JSON file")
 
-    predict = commands.add_parser("predict", help="predict with a run directory")
-    predict.add_argument("run", help="run directory written by `train`")
-    predict.add_argument("text", nargs="*", help="inputs (for ner, words split on whitespace)")
-    predict.add_argument("--input", help="a file with one input per line; blank lines give blank output lines")
+    predict = commands.add_parser(
+        "predict", help="predict with a run directory or an exported model (JSON Lines out)",
+        description="One answer per input line, in input order. Reads the texts given as arguments, "
+                    "--input FILE, or stdin. Takes a run directory, a SavedModel version folder, a .tflite "
+                    "or an .onnx file from `kerastune-nlp export`.")
+    predict.add_argument("run", metavar="PATH", help="run directory or exported model")
+    predict.add_argument("text", nargs="*", help="inputs; none and no --input: read stdin")
+    predict.add_argument("--input", help="a file with one input per line; blank lines give a {\"blank\": true} line")
     predict.add_argument("--encoding", default="utf-8", help="encoding of --input (default utf-8)")
-    predict.add_argument("--top-k", type=int, default=3, help="labels shown per text (classification, multilabel)")
+    predict.add_argument("--format", choices=("jsonl", "text"), default="jsonl",
+                         help="jsonl (default): one JSON object per input line; text: readable lines "
+                              "(for ner, words split on whitespace)")
+    predict.add_argument("--output", help="write the answers to this file instead of stdout")
+    predict.add_argument("--top-k", type=int, default=3, help="labels given per text (classification, multilabel)")
+    predict.add_argument("--aggregation", choices=("first", "average", "max"), default="first",
+                         help="ner: how a word's sub-tokens are combined (default first, as trained)")
     for module in stage_commands():
         module.add_parser(commands).set_defaults(stage_command=module.run)
     return parser
 
 
 # The later stages: each module adds its subcommand (`add_parser`) and runs it (`run`).
-STAGE_COMMANDS = ("tune", "prune", "export")
+STAGE_COMMANDS = ("tune", "prune", "export", "serve")
 
 
 def stage_commands() -> list:

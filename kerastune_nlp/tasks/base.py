@@ -224,8 +224,12 @@ class Task:
         raise NotImplementedError(f"The {self.name} task does not define Task.serve, so it cannot be served.")
 
     def json_record(self, predictor, texts, **options) -> list[dict]:
-        """One JSON-ready answer per raw text (`kerastune-nlp predict` writes them as JSON Lines)."""
-        raise NotImplementedError(f"The {self.name} task does not define Task.json_record.")
+        """One JSON-ready answer per raw text (`kerastune-nlp predict` writes them as JSON Lines).
+
+        Built-in tasks add probabilities, spans and truncation flags; this
+        default wraps what `predict` returns.
+        """
+        return [{"prediction": p} for p in self.predict(predictor, texts, **options)]
 
     def entities(self, predictor, texts, aggregation: str = "first") -> list[list[dict]]:
         from kerastune_nlp.errors import ConfigError

@@ -19,10 +19,9 @@ _spec.loader.exec_module(harness)
 
 
 @pytest.fixture(scope="module")
-def runs(tiny_bert, tmp_path_factory):
-    """One tiny trained run per built-in task (train, dev = test)."""
-    root = tmp_path_factory.mktemp("export_runs")
-    return {name: harness._train(name, tiny_bert, root / name).run_dir for name in sorted(harness.TASK_DATA)}
+def runs(tiny_run):
+    """One tiny trained run per built-in task (train, dev = test), shared with the other test modules."""
+    return {name: tiny_run(name) for name in sorted(harness.TASK_DATA)}
 
 
 def _dev(name):

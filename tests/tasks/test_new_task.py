@@ -127,9 +127,11 @@ def test_new_task_through_the_cli(tiny_bert, tmp_path, capsys):
                  "--question-mark", "?", "--output", str(run)])
     assert code == 0, capsys.readouterr().err
     assert "Test set:" in capsys.readouterr().out
-    assert main(["predict", str(run), "Who is there ?", "It rains ."]) == 0
+    assert main(["predict", str(run), "Who is there ?", "It rains .", "--format", "text"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 2 and all(line.split("\t")[0] in {"yes", "no"} for line in lines)
+    assert main(["predict", str(run), "Who is there ?"]) == 0  # JSON Lines: the task's `predict` answer
+    assert json.loads(capsys.readouterr().out)["prediction"] in {"yes", "no"}
     # A built-in task's flag is refused for this task, naming the flag and its task.
     assert main(["train", "--task", "is_question", "--train", str(data), "--tag-scheme", "iob1"]) == 2
     assert "--tag-scheme is a setting of --task ner" in capsys.readouterr().err
