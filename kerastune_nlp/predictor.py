@@ -94,11 +94,9 @@ class Predictor:
 
         if not len(rows):
             return []
-        order = np.argsort([len(r.input_ids) for r in rows], kind="stable")
         results: list = [None] * len(rows)
         with self._lock:
-            for begin in range(0, len(order), self.batch_size):
-                batch = order[begin: begin + self.batch_size]
+            for batch in length_batches([len(r.input_ids) for r in rows], self.batch_size):
                 outputs = self.run_batch(pad_rows([rows[i] for i in batch], self.input_names, self.pad_id))
                 for index, output in zip(batch, outputs):
                     results[index] = output
@@ -236,6 +234,33 @@ class Predictor:
         from kerastune_nlp.inference.loading import load_predictor
 
         return load_predictor(path, batch_size=batch_size, cache_size=cache_size, threads=threads)
+
+
+# Padding a batch may add at most this share of its real tokens. On CPU a
+# padded token costs as much as a real one (more, with attention), while a
+# batch saves only per-call overhead, so a batch of mixed lengths is split.
+MAX_PADDING = 0.25
+
+
+def length_batches(lengths: Sequence[int], batch_size: int, max_padding: float = MAX_PADDING) -> list[np.ndarray]:
+    """Row indices in batches of at most `batch_size` similar lengths (shortest first).
+
+    Rows are sorted by length; a batch closes when it is full or when adding
+    the next (longer) row would pad the batch beyond `max_padding` of its
+    real tokens.
+    """
+    order = np.argsort(np.asarray(lengths), kind="stable")
+    batches, current, real = [], [], 0
+    for index in order:
+        length = int(lengths[index])
+        if current and (len(current) == batch_size or length * (len(current) + 1) > (real + length) * (1 + max_padding)):
+            batches.append(np.asarray(current))
+            current, real = [], 0
+        current.append(index)
+        real += length
+    if current:
+        batches.append(np.asarray(current))
+    return batches
 
 
 def _freeze(value):

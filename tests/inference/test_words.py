@@ -86,3 +86,17 @@ def test_cache_under_many_threads_gives_every_caller_its_own_answer():
     for t in threads:
         t.join()
     assert not errors and cache.info()["size"] <= 64
+
+
+def test_length_batches_cover_every_row_once_and_bound_padding():
+    from kerastune_nlp.predictor import length_batches
+
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(5, 120, size=300)
+    batches = length_batches(lengths, 32)
+    assert sorted(np.concatenate(batches).tolist()) == list(range(300))
+    for batch in batches:
+        sizes = lengths[batch]
+        assert len(batch) <= 32
+        assert len(batch) == 1 or sizes.max() * len(batch) <= sizes.sum() * 1.25
+    assert [len(b) for b in length_batches([10] * 70, 32)] == [32, 32, 6]
