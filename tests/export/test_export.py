@@ -48,6 +48,16 @@ def test_every_task_exports_savedmodel_tflite_and_onnx_that_match_keras(name, ru
         (tmp_path / "export" / "tflite" / "model-float32.tflite").stat().st_size
     report = (tmp_path / "export" / "export_report.md").read_text()
     assert "| onnx |" in report and task_metric(name) in report
+    # Predictor.load reads each artifact back with the run's task: same predictions as the run.
+    reference = kt.Predictor.load(runs[name])
+    inputs = harness.inputs_of(reference.task, _dev(name))
+    expected = reference.predict(inputs)
+    for artifact in (version, tmp_path / "export" / "onnx" / "model.onnx"):
+        loaded = kt.Predictor.load(artifact)
+        assert all(loaded.task.same_prediction(a, b) for a, b in zip(loaded.predict(inputs), expected)), artifact
+    served = kt.Predictor.load(version).serving_signature()["outputs"]
+    assert set(served) == set(json.loads((version / "assets.extra" / "kerastune_nlp.json").read_text())[
+        "signatures"]["serving_default"]["outputs"])
     assert json.loads((tmp_path / "export" / "export_report.json").read_text())["tokenizer_agreement"]["rate"] == 1.0
 
 
