@@ -336,7 +336,11 @@ class TrainConfig:
         peft: str. "none", "lora" or "bitfit".
         lora_rank, lora_alpha, lora_dropout, lora_targets: LoRA settings.
         checkpoint_every_steps: int or None. Crash backup interval in steps
-            (plus one at every epoch end); None backs up at epoch ends only.
+            (plus one at every epoch end). Defaults to None (time-based only).
+        checkpoint_every_seconds: float or None. Crash backup interval in
+            seconds (plus one at every epoch end): at most this much work
+            is lost to a kill. Defaults to 600. With both set, whichever
+            comes first; with neither, backups at epoch ends only.
         deterministic: bool. Deterministic TF ops. Defaults to True.
         keep_optimizer_state: bool. Keep the best epoch's optimizer state
             (`checkpoints/`) in the finished run directory; by default a
@@ -370,7 +374,9 @@ class TrainConfig:
     lora_dropout: float = setting(0.1, "dropout on the LoRA adapters' input")
     lora_targets: tuple = setting(("query", "value"), "comma-separated projections that get adapters",
                                   choices=LORA_TARGETS)
-    checkpoint_every_steps: int | None = setting(200, "crash backup every STEPS steps and at epoch ends")
+    checkpoint_every_steps: int | None = setting(None, "crash backup every STEPS steps and at epoch ends")
+    checkpoint_every_seconds: float | None = setting(600.0, "crash backup every SECONDS seconds and at epoch "
+                                                            "ends")
     deterministic: bool = setting(True, "deterministic kernels: the same seed gives the same numbers")
     keep_optimizer_state: bool = setting(False, "keep the best epoch's optimizer state in the run "
                                                 "directory (checkpoints/)")
@@ -403,6 +409,9 @@ class TrainConfig:
         if self.checkpoint_every_steps is not None:
             _require(self.checkpoint_every_steps >= 1, "checkpoint_every_steps",
                      self.checkpoint_every_steps, "to be at least 1 or None")
+        if self.checkpoint_every_seconds is not None:
+            _require(self.checkpoint_every_seconds > 0, "checkpoint_every_seconds",
+                     self.checkpoint_every_seconds, "to be > 0 or None")
         if self.peft != "none" and (self.unfreeze_layers_per_epoch or self.freeze_layers
                                     or self.freeze_embeddings):
             raise ConfigError(

@@ -155,17 +155,14 @@ class NERTask(Task):
         `aggregation` says how a word's sub-tokens are combined (first, average, max).
         """
         from kerastune_nlp.data.ner_windows import gather_word_logits
-        from kerastune_nlp.evaluation.iob_decoding import viterbi_decode
+        from kerastune_nlp.evaluation.iob_decoding import viterbi_decode_batch
 
         encoded = self.encode(predictor.tokenizer, word_lists, predictor.max_length, labelled=False)
         logits = predictor.outputs(encoded.rows)
         word_scores = gather_word_logits(encoded.rows, logits, [len(w) for w in word_lists], aggregation)
-        tagged = []
-        for scores in word_scores:
-            log_probs = scores - np.logaddexp.reduce(scores, axis=-1, keepdims=True)
-            ids = viterbi_decode(log_probs, self.labels)
-            tagged.append((ids, np.exp(log_probs[np.arange(len(ids)), ids])))
-        return tagged
+        log_probs = [scores - np.logaddexp.reduce(scores, axis=-1, keepdims=True) for scores in word_scores]
+        return [(ids, np.exp(sentence[np.arange(len(ids)), ids]))
+                for sentence, ids in zip(log_probs, viterbi_decode_batch(log_probs, self.labels))]
 
     def predict_ids(self, predictor, word_lists) -> list[np.ndarray]:
         return [ids for ids, _ in self.tag_words(predictor, word_lists)]

@@ -188,7 +188,7 @@ class Trainer:
             The Keras history of this call (`{key: [per-epoch values]}`).
         """
         from kerastune_nlp.data.batching import make_train_dataset
-        from kerastune_nlp.training.callbacks import StopOnNonFiniteLoss, run_callbacks
+        from kerastune_nlp.training.callbacks import StopOnNonFiniteLoss, run_callbacks, with_epoch_costs
 
         config, task, predictor = built.train_config, prepared.task, built.predictor
         train: EncodedSplit = prepared.encoded["train"]
@@ -201,14 +201,19 @@ class Trainer:
         if layout is not None:
             standard, built.best_path = run_callbacks(layout, task.monitor, task.mode,
                                                       config.early_stopping_patience,
-                                                      backup_every_steps=config.checkpoint_every_steps)
+                                                      backup_every_steps=config.checkpoint_every_steps,
+                                                      backup_every_seconds=config.checkpoint_every_seconds,
+                                                      keep_optimizer_state=config.keep_optimizer_state)
+            # Last of ours, so it times every epoch-end callback before it.
+            ours = with_epoch_costs(layout, [*built.extra_callbacks, *dev_callbacks, *standard])
         else:
             standard, built.best_path = [StopOnNonFiniteLoss()], None
+            ours = [*built.extra_callbacks, *dev_callbacks, *standard]
         started = time.perf_counter()
         history = built.model.fit(
             dataset, validation_data=validation_data, epochs=config.epochs, initial_epoch=initial_epoch,
             verbose=verbose,
-            callbacks=[*built.extra_callbacks, *dev_callbacks, *standard, *callbacks],
+            callbacks=[*ours, *callbacks],
             **task.fit_options(train),
         )
         built.fit_seconds = getattr(built, "fit_seconds", 0.0) + time.perf_counter() - started
@@ -223,7 +228,7 @@ class Trainer:
         from kerastune_nlp.evaluation import reports
         from kerastune_nlp.runs.manifest import Manifest, write_manifest
         from kerastune_nlp.training import fit_setup
-        from kerastune_nlp.training.callbacks import read_epoch_log
+        from kerastune_nlp.training.callbacks import epoch_costs_path, read_epoch_log, summarize_epoch_costs
 
         task, predictor, splits = prepared.task, built.predictor, prepared.splits
         summary = fit_setup.finish(built.setup, built.model, getattr(built, "best_path", None), predictor)
@@ -247,6 +252,9 @@ class Trainer:
             "training": summary,
             "timing": {"train_seconds": round(getattr(built, "fit_seconds", 0.0), 2),
                        "total_seconds": round(time.perf_counter() - (started or time.perf_counter()), 2)},
+            # Seconds of each epoch's end (dev scoring, decoding, best checkpoint,
+            # backups) and bytes each epoch wrote; read before `prune` drops the file.
+            "epoch_end": summarize_epoch_costs(read_epoch_log(epoch_costs_path(layout))),
             "data": {"train": {"examples": len(splits["train"]), **train.stats}, "dev": len(splits["dev"]),
                      "test": len(splits["test"]), "train_real_tokens": train.real_tokens},
             "reports_describe": report_split,
