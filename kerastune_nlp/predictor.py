@@ -80,12 +80,17 @@ class Predictor:
         signature = [{name: tf.TensorSpec([None, None], tf.int32, name=name) for name in self.input_names}]
         self._forward = tf.function(lambda features: model(features, training=False), input_signature=signature)
 
+    # Fixed cost of one model call in tokens of work (measured on the bundled
+    # MiniLM, 2-core CPU: 8.0 ms for 1 row of 16 tokens, 2.1 ms per row in a
+    # batch of 32): batching pays in TensorFlow. See `length_batches`.
+    call_overhead_tokens = 48
+
     def run_batch(self, features: dict) -> np.ndarray:
         """Padded int32 features by input name -> float32 outputs of the model."""
         return self._forward(features).numpy()
 
     def outputs(self, rows: Sequence) -> list[np.ndarray]:
-        """The model's output for each encoded row, in row order (padding kept).
+        """The model's output for each encoded row, in row order (per-token outputs without padding).
 
         Rows run in length order so each batch pads little; numpy padding
         instead of a tf.data pipeline keeps batch-1 latency low.
@@ -96,10 +101,12 @@ class Predictor:
             return []
         results: list = [None] * len(rows)
         with self._lock:
-            for batch in length_batches([len(r.input_ids) for r in rows], self.batch_size):
+            for batch in length_batches([len(r.input_ids) for r in rows], self.batch_size,
+                                        self.call_overhead_tokens):
                 outputs = self.run_batch(pad_rows([rows[i] for i in batch], self.input_names, self.pad_id))
                 for index, output in zip(batch, outputs):
-                    results[index] = output
+                    # Per-token outputs lose their padding: what a row gets must not depend on its batch.
+                    results[index] = output[: len(rows[index].input_ids)] if output.ndim >= 2 else output
         return results
 
     def predict(self, inputs: Sequence, **options) -> list:
@@ -236,28 +243,24 @@ class Predictor:
         return load_predictor(path, batch_size=batch_size, cache_size=cache_size, threads=threads)
 
 
-# Padding a batch may add at most this share of its real tokens. On CPU a
-# padded token costs as much as a real one (more, with attention), while a
-# batch saves only per-call overhead, so a batch of mixed lengths is split.
-MAX_PADDING = 0.25
-
-
-def length_batches(lengths: Sequence[int], batch_size: int, max_padding: float = MAX_PADDING) -> list[np.ndarray]:
+def length_batches(lengths: Sequence[int], batch_size: int, call_overhead_tokens: float) -> list[np.ndarray]:
     """Row indices in batches of at most `batch_size` similar lengths (shortest first).
 
-    Rows are sorted by length; a batch closes when it is full or when adding
-    the next (longer) row would pad the batch beyond `max_padding` of its
-    real tokens.
+    On CPU a padded token costs as much as a real one, and a batch saves only
+    the engine's fixed cost per call. Rows are sorted by length; the next
+    (longer) row joins the batch while the padding it adds to the rows already
+    there costs less than a call of its own (`call_overhead_tokens`, the fixed
+    cost of one call counted in tokens of work).
     """
     order = np.argsort(np.asarray(lengths), kind="stable")
-    batches, current, real = [], [], 0
+    batches, current, longest = [], [], 0
     for index in order:
         length = int(lengths[index])
-        if current and (len(current) == batch_size or length * (len(current) + 1) > (real + length) * (1 + max_padding)):
+        if current and (len(current) == batch_size or len(current) * (length - longest) > call_overhead_tokens):
             batches.append(np.asarray(current))
-            current, real = [], 0
+            current = []
         current.append(index)
-        real += length
+        longest = length
     if current:
         batches.append(np.asarray(current))
     return batches

@@ -88,15 +88,17 @@ def test_cache_under_many_threads_gives_every_caller_its_own_answer():
     assert not errors and cache.info()["size"] <= 64
 
 
-def test_length_batches_cover_every_row_once_and_bound_padding():
+def test_length_batches_cover_every_row_once_and_trade_padding_for_calls():
     from kerastune_nlp.predictor import length_batches
 
     rng = np.random.default_rng(0)
     lengths = rng.integers(5, 120, size=300)
-    batches = length_batches(lengths, 32)
-    assert sorted(np.concatenate(batches).tolist()) == list(range(300))
-    for batch in batches:
-        sizes = lengths[batch]
-        assert len(batch) <= 32
-        assert len(batch) == 1 or sizes.max() * len(batch) <= sizes.sum() * 1.25
-    assert [len(b) for b in length_batches([10] * 70, 32)] == [32, 32, 6]
+    for overhead in (0, 4, 48, 10_000):
+        batches = length_batches(lengths, 32, overhead)
+        assert sorted(np.concatenate(batches).tolist()) == list(range(300))
+        assert all(len(b) <= 32 for b in batches)
+        assert all(lengths[b].tolist() == sorted(lengths[b].tolist()) for b in batches)
+    # No overhead: only equal lengths share a call; a huge one: only the batch size splits.
+    assert all(len(set(lengths[b].tolist())) == 1 for b in length_batches(lengths, 32, 0))
+    assert [len(b) for b in length_batches(lengths, 32, 10_000)] == [32] * 9 + [12]
+    assert len(length_batches(lengths, 32, 4)) > len(length_batches(lengths, 32, 48)) > 10
