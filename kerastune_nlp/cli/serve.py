@@ -64,6 +64,8 @@ def run(args) -> None:
           f"{handle.url}/v1/models/{source.name}{grpc}. Ctrl-C to stop.", flush=True)
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _interrupt)  # `kill` or `docker stop` stop as cleanly as Ctrl-C
+        # A process started in the background of a script inherits SIGINT ignored; Ctrl-C must still stop it.
+        signal.signal(signal.SIGINT, _interrupt)
     try:
         handle.wait()
     except KeyboardInterrupt:
