@@ -20,11 +20,14 @@ import json
 from pathlib import Path
 
 from kerastune_nlp.errors import RunDirectoryError
+from kerastune_nlp.export.exporter import EXPORT_MARKER
+from kerastune_nlp.export.savedmodel import SIDECAR as SAVEDMODEL_SIDECAR
+from kerastune_nlp.export.savedmodel import SIDECAR_TOKENIZER as SAVEDMODEL_TOKENIZER
 from kerastune_nlp.runs.layout import RunLayout
 
-EXPORT_MARKER = "kerastune_export.json"
-SAVEDMODEL_SIDECAR = "assets.extra/kerastune_nlp.json"
-SAVEDMODEL_TOKENIZER = "assets.extra/tokenizer"
+# What a version folder holds once it is completely written (TF Serving's
+# own test, plus our sidecar): half-copied folders are never loaded.
+REQUIRED_FILES = ("saved_model.pb", "variables/variables.index", SAVEDMODEL_SIDECAR)
 WHAT_IS_ACCEPTED = ("a run directory, a SavedModel version folder (serving/<name>/<version>), a TF Serving model "
                     "folder, an export folder, a .tflite or an .onnx file written by kerastune-nlp")
 
@@ -78,16 +81,16 @@ def resolve_artifact(path: Path) -> Path:
                             f"saved_model.pb or numbered version folders). Pass {WHAT_IS_ACCEPTED}.")
 
 
-def numbered_versions(model_dir: Path) -> list[Path]:
-    """Complete SavedModel version folders of a TF Serving model folder, lowest first.
+def is_complete_version(folder: Path) -> bool:
+    """An all-digit version folder holding every `REQUIRED_FILES` (staging names are not digits)."""
+    return folder.name.isdigit() and all((folder / name).is_file() for name in REQUIRED_FILES)
 
-    Hidden or non-numeric names (staging folders) and folders without a
-    `saved_model.pb` are skipped, as TF Serving skips them.
-    """
+
+def numbered_versions(model_dir: Path) -> list[Path]:
+    """Complete SavedModel version folders of a TF Serving model folder, lowest first."""
     if not model_dir.is_dir():
         return []
-    found = [p for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit() and (p / "saved_model.pb").is_file()]
-    return sorted(found, key=lambda p: int(p.name))
+    return sorted((p for p in model_dir.iterdir() if p.is_dir() and is_complete_version(p)), key=lambda p: int(p.name))
 
 
 def _artifact_predictor(artifact: Path, batch_size: int, cache_size: int, threads):

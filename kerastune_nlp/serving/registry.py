@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import Callable
 
 from kerastune_nlp.errors import ConfigError, RunDirectoryError
+from kerastune_nlp.inference.loading import is_complete_version
 from kerastune_nlp.serving.batching import Batcher
 from kerastune_nlp.serving.protocol import RequestError
 
 logger = logging.getLogger(__name__)
 
-REQUIRED_FILES = ("saved_model.pb", "variables/variables.index", "assets.extra/kerastune_nlp.json")
 RUN_MANIFEST = "run_config.json"
 LAYOUTS = ("a TF Serving model base folder (<base>/<name>/ with numbered version folders), an export folder "
            "(holding serving/<name>/), a run directory, a SavedModel version folder, a .tflite or an .onnx file")
@@ -81,10 +81,6 @@ class ModelSource:
     name: str
     base: Path | None = None
     artifact: Path | None = None
-
-
-def is_complete_version(folder: Path) -> bool:
-    return folder.name.isdigit() and all((folder / name).is_file() for name in REQUIRED_FILES)
 
 
 def _numeric_children(folder: Path) -> list[Path]:
