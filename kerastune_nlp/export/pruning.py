@@ -38,7 +38,8 @@ import zlib
 from pathlib import Path
 from typing import Sequence
 
-from kerastune_nlp.errors import ConfigError, DataFileNotFoundError, MissingDependencyError, RunDirectoryError
+from kerastune_nlp.errors import ConfigError, MissingDependencyError
+from kerastune_nlp.runs.splits import load_run_splits
 
 logger = logging.getLogger("kerastune_nlp.export")
 
@@ -230,44 +231,6 @@ def pruning_model(tfmot, model, backbone, input_names, plan: PruningPlan):
     return keras.Model(inputs, outputs, name="pruning"), wrapped
 
 
-def _load_splits(task, manifest, run_dir: Path, data_config, given: dict) -> tuple[dict, object, bool]:
-    """The run's splits (re-read from its data settings, or given) and whether they are the run's own."""
-    from kerastune_nlp.runs.staging import digest
-
-    data = data_config or manifest.data
-    if given.get("train") is not None:
-        splits = {name: list(given.get(name) or []) for name in ("train", "dev", "test")}
-        source = "the examples passed in"
-    else:
-        for name in ("train", "dev", "test"):
-            path = getattr(data, name)
-            if path and not Path(path).exists():
-                raise DataFileNotFoundError(
-                    f"The run {str(run_dir)!r} was trained on {path!r}, which no longer exists. Received: "
-                    f"`{name}`={path!r} from its {'data settings' if data_config else 'run_config.json'}. "
-                    f"Pass the file's new place with --{name} (Python: `data_config=`)."
-                )
-        splits, _ = task.load_splits(data, manifest.train.seed)
-        source = f"{data.train!r}" if data.train else (data.dataset or "the task's bundled data set")
-    task.check_splits(splits)
-    for name in ("train", "dev", "test"):
-        if splits.get(name):
-            task.check_examples(splits[name], name)
-    expected = manifest.fingerprint.get("data.train")
-    matches = expected is None or expected == digest([task.example_record(e) for e in splits["train"]])
-    if not matches and data_config is None and given.get("train") is None:
-        raise RunDirectoryError(
-            f"The training data read again for {str(run_dir)!r} is not what it was trained on. Expected the "
-            f"run's own {len(splits['train'])}-example training split. Received: different examples from "
-            f"{source} (their hash differs from the run's fingerprint). Pass the data it was trained on: "
-            "--train/--dev/--test FILE (Python: `data_config=`, or `train=`, `dev=`, `test=` example lists; "
-            "a run trained on examples passed from Python needs them passed again)."
-        )
-    if not matches:
-        logger.warning("Pruning %s on other training data than it was trained on (%s).", run_dir, source)
-    return splits, data, matches
-
-
 def prune_run(run_dir, output_dir=None, *, sparsity: float = 0.5, epochs: int = 1,
               learning_rate: float | None = None, schedule: str = "polynomial",
               train: Sequence | None = None, dev: Sequence | None = None, test: Sequence | None = None,
@@ -323,7 +286,7 @@ def prune_run(run_dir, output_dir=None, *, sparsity: float = 0.5, epochs: int = 
                           f"`output`={str(output)!r}. Pass another --output; the source run is kept.")
     staging.check_output(output, overwrite)
     task = get_task(manifest.task)(manifest.task_config, manifest.task_state)
-    splits, data, matches = _load_splits(task, manifest, run_dir, data_config,
+    splits, data, matches = load_run_splits(task, manifest, run_dir, data_config, "Pruning",
                                          {"train": train, "dev": dev, "test": test})
     rate = learning_rate if learning_rate is not None else manifest.train.learning_rate * LEARNING_RATE_SHARE
     settings = {"prune.sparsity": float(sparsity), "prune.epochs": epochs, "prune.learning_rate": rate,

@@ -78,3 +78,47 @@ class MaskedAccuracy(keras.metrics.Metric):
         config = super().get_config()
         config.update({"ignore_index": self.ignore_index})
         return config
+
+
+# -- distillation: how far a student's outputs are from a teacher's ----------
+# Each returns one value per row (per token for token outputs), already
+# multiplied by temperature**2 so the soft term's gradients keep their size
+# as the temperature changes (Hinton et al. 2015).
+
+
+def softmax_distillation(student_logits, teacher_logits, temperature: float):
+    """KL(teacher || student) of the temperature-softened softmax distributions, over the last axis."""
+    student = tf.cast(student_logits, tf.float32) / temperature
+    teacher = tf.cast(teacher_logits, tf.float32) / temperature
+    teacher_log_probs = tf.nn.log_softmax(teacher, axis=-1)
+    divergence = tf.reduce_sum(tf.exp(teacher_log_probs) * (teacher_log_probs - tf.nn.log_softmax(student, axis=-1)),
+                               axis=-1)
+    return divergence * temperature ** 2
+
+
+def sigmoid_distillation(student_logits, teacher_logits, temperature: float):
+    """Mean over labels of KL between the softened per-label Bernoulli distributions."""
+    student = tf.cast(student_logits, tf.float32) / temperature
+    teacher = tf.cast(teacher_logits, tf.float32) / temperature
+    targets = tf.sigmoid(teacher)
+    # Cross-entropy to soft targets minus the teacher's own entropy: zero when they agree.
+    cross = tf.nn.sigmoid_cross_entropy_with_logits(labels=targets, logits=student)
+    entropy = tf.nn.sigmoid_cross_entropy_with_logits(labels=targets, logits=teacher)
+    return tf.reduce_mean(cross - entropy, axis=-1) * temperature ** 2
+
+
+def masked_token_distillation(tokens_per_batch: float | None, temperature: float):
+    """The token-task soft loss: softened KL summed over labelled positions, normalised as the hard loss is.
+
+    Positions labelled IGNORE_INDEX (padding, special tokens, non-first
+    sub-tokens) carry no target in the hard loss and none here either.
+    """
+
+    def loss(y_true, student_logits, teacher_logits):
+        mask = tf.cast(tf.not_equal(tf.cast(y_true, tf.int32), IGNORE_INDEX), tf.float32)
+        per_token = softmax_distillation(student_logits, teacher_logits, temperature) * mask
+        if tokens_per_batch:
+            return tf.reduce_sum(per_token) / tokens_per_batch
+        return tf.reduce_sum(per_token) / tf.maximum(tf.reduce_sum(mask), 1.0)
+
+    return loss

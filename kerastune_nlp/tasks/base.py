@@ -134,6 +134,17 @@ class Task:
         """`(loss, metrics)` for `model.compile`."""
         raise NotImplementedError
 
+    def distillation_loss(self, train: EncodedSplit, steps_per_epoch: int, replicas: int, temperature: float):
+        """The soft-target term of distillation: `(y_true, student_outputs, teacher_outputs) -> scalar`.
+
+        How far the student's outputs are from the teacher's softened ones,
+        normalised as this task's hard loss is (per row, or per labelled
+        token), so `alpha` mixes two terms of the same scale. `y_true` is
+        the batch's targets, for masks.
+        """
+        raise NotImplementedError(f"The {self.name} task does not define Task.distillation_loss, so it cannot "
+                                  "be distilled.")
+
     def fit_options(self, train: EncodedSplit) -> dict:
         """Extra keyword arguments for `model.fit` (e.g. class weights)."""
         return {}

@@ -40,6 +40,12 @@ class ClassificationTask(TextTask):
         return (keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                 [keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
 
+    def distillation_loss(self, train, steps_per_epoch, replicas, temperature):
+        from kerastune_nlp._tf import tf
+        from kerastune_nlp.models.losses import softmax_distillation
+
+        return lambda y_true, student, teacher: tf.reduce_mean(softmax_distillation(student, teacher, temperature))
+
     def fit_options(self, train) -> dict:
         if not self.config.class_weights:
             return {}

@@ -40,6 +40,12 @@ class MultiLabelTask(TextTask):
 
         return keras.losses.BinaryCrossentropy(from_logits=True), [keras.metrics.BinaryAccuracy(threshold=0.0)]
 
+    def distillation_loss(self, train, steps_per_epoch, replicas, temperature):
+        from kerastune_nlp._tf import tf
+        from kerastune_nlp.models.losses import sigmoid_distillation
+
+        return lambda y_true, student, teacher: tf.reduce_mean(sigmoid_distillation(student, teacher, temperature))
+
     def validation(self, predictor, dev, dev_encoded):
         from kerastune_nlp.training.callbacks import DevScoreCallback
 

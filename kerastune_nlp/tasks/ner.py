@@ -125,6 +125,11 @@ class NERTask(Task):
         tokens = train.labelled_positions / steps_per_epoch / replicas
         return MaskedSparseCategoricalCrossentropy(tokens_per_batch=tokens), [MaskedAccuracy()]
 
+    def distillation_loss(self, train, steps_per_epoch, replicas, temperature):
+        from kerastune_nlp.models.losses import masked_token_distillation
+
+        return masked_token_distillation(train.labelled_positions / steps_per_epoch / replicas, temperature)
+
     def validation(self, predictor, dev, dev_encoded):
         from kerastune_nlp.training.callbacks import DevScoreCallback
 

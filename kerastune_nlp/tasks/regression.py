@@ -36,6 +36,15 @@ class RegressionTask(TextTask):
         loss = keras.losses.MeanSquaredError() if self.config.loss == "mse" else keras.losses.MeanAbsoluteError()
         return loss, [keras.metrics.MeanAbsoluteError(name="mae")]
 
+    def distillation_loss(self, train, steps_per_epoch, replicas, temperature):
+        from kerastune_nlp._tf import tf
+
+        # A value has no distribution to soften: the teacher's (scaled) prediction
+        # is a second target, with the hard loss's own error measure.
+        if self.config.loss == "mse":
+            return lambda y_true, student, teacher: tf.reduce_mean(tf.square(student - teacher))
+        return lambda y_true, student, teacher: tf.reduce_mean(tf.abs(student - teacher))
+
     def scores_of(self, outputs):
         return outputs[:, 0] * self.state["target_std"] + self.state["target_mean"]
 

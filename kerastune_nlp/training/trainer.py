@@ -47,6 +47,28 @@ class PreparedData:
     fingerprint: dict
 
 
+class PretrainedModel:
+    """How `build_and_compile` makes a model: the pretrained backbone, a fresh head, trained as is.
+
+    Other stages subclass it: distillation builds a smaller backbone from a
+    teacher's layers and trains it through a model that adds the teacher's
+    loss term (`kerastune_nlp.distillation`).
+    """
+
+    def backbone(self, prepared: "PreparedData"):
+        """The backbone layer; called inside the strategy and dtype scope."""
+        from kerastune_nlp.models import backbones
+
+        return backbones.load_pretrained_backbone(prepared.resolved)
+
+    def initialise(self, model, backbone) -> None:
+        """Sets weights of the built model beyond the backbone's (nothing: the head starts fresh)."""
+
+    def training_model(self, model, prepared: "PreparedData", steps_per_epoch: int, replicas: int):
+        """The Keras model `fit` trains; its layers must be `model`'s, so checkpoints load into either."""
+        return model
+
+
 @dataclasses.dataclass
 class BuiltModel:
     """One compiled model of a prepared set, with its predictor and devices."""
@@ -147,11 +169,18 @@ class Trainer:
 
     # -- stage 2 -----------------------------------------------------------------
 
-    def build_and_compile(self, prepared: PreparedData, train_config: cfg.TrainConfig) -> BuiltModel:
-        """A fresh model (pretrained backbone + new head) and optimizer, compiled."""
+    def build_and_compile(self, prepared: PreparedData, train_config: cfg.TrainConfig,
+                          maker: PretrainedModel | None = None) -> BuiltModel:
+        """A fresh model (pretrained backbone + new head, unless `maker` says otherwise) and optimizer, compiled.
+
+        `BuiltModel.model` is what `fit` trains (`maker.training_model`);
+        `BuiltModel.predictor.model` is the plain model it shares layers with.
+        """
         from kerastune_nlp.models import backbones
         from kerastune_nlp.predictor import Predictor
         from kerastune_nlp.training import fit_setup
+
+        maker = maker or PretrainedModel()
 
         setup = fit_setup.start(train_config, self.strategy)
         self.strategy = setup.strategy
@@ -160,10 +189,11 @@ class Trainer:
         if dropout is None:
             dropout = backbones.hidden_dropout(config)
         with fit_setup.build_scope(setup):
-            backbone = backbones.load_pretrained_backbone(prepared.resolved)
+            backbone = maker.backbone(prepared)
             model = prepared.task.build_model(backbone, prepared.tokenizer.model_input_names, dropout=dropout,
                                               initializer_range=getattr(config, "initializer_range", 0.02),
                                               seed=train_config.seed)
+            maker.initialise(model, backbone)
         predictor = Predictor(prepared.task, model, prepared.tokenizer, config, prepared.data_config.max_length,
                               batch_size=max(32, train_config.batch_size))
         train = prepared.encoded["train"]
@@ -171,9 +201,10 @@ class Trainer:
         with fit_setup.build_scope(setup):
             # Metrics hold variables: they must be created under the model's strategy.
             loss, metrics = prepared.task.loss_and_metrics(train, steps, setup.replicas)
-            extra = fit_setup.compile_for_training(setup, model, backbone, config, micro_steps_per_epoch=steps,
+            trained = maker.training_model(model, prepared, steps, setup.replicas)
+            extra = fit_setup.compile_for_training(setup, trained, backbone, config, micro_steps_per_epoch=steps,
                                                    loss=loss, metrics=metrics)
-        return BuiltModel(model, backbone, predictor, setup, train_config, extra, steps)
+        return BuiltModel(trained, backbone, predictor, setup, train_config, extra, steps)
 
     # -- stage 3 -----------------------------------------------------------------
 
@@ -222,8 +253,12 @@ class Trainer:
     # -- stage 4 -----------------------------------------------------------------
 
     def finalize(self, built: BuiltModel, prepared: PreparedData, layout: RunLayout, output_dir,
-                 started: float | None = None) -> RunResult:
-        """Best weights, plain model, final scores, reports; writes and commits the run directory."""
+                 started: float | None = None, more_metrics=None) -> RunResult:
+        """Best weights, plain model, final scores, reports; writes and commits the run directory.
+
+        `more_metrics(predictor, metrics) -> dict`, if given, adds sections to
+        metrics.json (a stage's own report) before the run is committed.
+        """
         from kerastune_nlp import __version__  # noqa: F401  (recorded by the manifest)
         from kerastune_nlp.evaluation import reports
         from kerastune_nlp.runs.manifest import Manifest, write_manifest
@@ -259,12 +294,15 @@ class Trainer:
                      "test": len(splits["test"]), "train_real_tokens": train.real_tokens},
             "reports_describe": report_split,
         }
+        if more_metrics is not None:
+            metrics.update(more_metrics(predictor, metrics))
         write_json(layout / RunLayout.METRICS, metrics)
         write_json(layout / RunLayout.HISTORY, history)
         run_staging.prune(layout, keep_optimizer_state=built.train_config.keep_optimizer_state)
         write_manifest(layout, Manifest(
             task=task.name, data=prepared.data_config, model=self.model_config, train=built.train_config,
-            task_config=task.config, task_state=task.state, backbone_directory=str(prepared.resolved.directory),
+            task_config=task.config, task_state=task.state,
+            backbone_directory=str(prepared.resolved.directory) if prepared.resolved else "",
             fingerprint=prepared.fingerprint, output=str(output_dir),
         ))
         run_staging.commit(layout, Path(output_dir))
