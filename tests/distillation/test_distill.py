@@ -230,3 +230,31 @@ def test_cli_refuses_bad_students_before_training(tiny_run, tmp_path, capsys):
     assert main(["distill", str(tiny_run("ner")), "--alpha", "2"]) == 2
     assert "`alpha`=2.0" in capsys.readouterr().err
     assert not (tmp_path / "s").exists()
+
+
+# -- the example (the real bundled weights: tests/test_cli.py, on the quick NER run) -------
+
+
+def test_the_example_distils_a_teacher_trained_on_conll_files(tiny_bert, tmp_path, capsys):
+    import runpy
+
+    from kerastune_nlp.data import bundled_wnut17
+
+    # The first 60 bundled training sentences as a small CoNLL file (train = dev = test).
+    blocks = bundled_wnut17()["train"].read_text(encoding="utf-8").split("\n\n")[:60]
+    conll = tmp_path / "small.conll"
+    conll.write_text("\n\n".join(blocks) + "\n", encoding="utf-8")
+    teacher = tmp_path / "teacher"
+    files = kt.DataConfig(train=str(conll), dev=str(conll), test=str(conll), max_length=32)
+    kt.train("ner", output_dir=teacher, data_config=files, verbose=0,
+             model_config=kt.ModelConfig(backbone=str(tiny_bert)),
+             train_config=kt.TrainConfig(epochs=1, batch_size=32, learning_rate=1e-3))
+    example = runpy.run_path(str(Path(__file__).parents[2] / "examples" / "distill_ner.py"))
+    assert example["main"](["--teacher", str(teacher), "--output", str(tmp_path / "out"),
+                            "--student-layers", "1"]) == 0
+    printed = capsys.readouterr().out
+    assert "1 of the teacher's 2 blocks [1]" in printed and "test entity F1" in printed
+    assert kt.load_run(tmp_path / "out" / "student").backbone_config.num_hidden_layers == 1
+    assert example["main"](["--teacher", str(teacher), "--output", str(tmp_path / "bad"),
+                            "--student-layers", "4"]) == 2
+    assert "at most the teacher's 2 blocks" in capsys.readouterr().err
