@@ -92,6 +92,34 @@ def test_cli_evaluate_and_predict_reuse_the_run(quick_run, tmp_path):
 
 
 @pytest.mark.slow
+def test_cli_distills_the_real_quick_run_into_half_its_blocks(quick_run, tmp_path):
+    """Real weights: the quick run's fine-tuned MiniLM (6 blocks) distilled into blocks [1, 3, 5]."""
+    import numpy as np
+
+    import kerastune_nlp as kt
+    from kerastune_nlp.distillation.students import build_subset_backbone, subset_config
+    from kerastune_nlp.runs.loading import rebuild_model
+    from kerastune_nlp.runs.manifest import read_manifest
+
+    teacher, student = quick_run[0], tmp_path / "student"
+    completed = _run("-m", "kerastune_nlp.cli", "distill", str(teacher), "--epochs", "1", "--output", str(student))
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert "3 of the teacher's 6 blocks [1, 3, 5]" in completed.stdout and "test entity F1" in completed.stdout
+    block = json.loads((student / "metrics.json").read_text())["distillation"]
+    assert (block["teacher"]["blocks"], block["student"]["blocks"]) == (6, 3)
+    # MiniLM: 22.7M weights, about half in the embeddings; each block holds 1.8M.
+    assert 0.7 < block["student_vs_teacher"]["parameters"] < 0.8
+    assert block["student"]["metric"]["test"] > 0.0  # the student tags real entities
+    # The subset copy on the real checkpoint: the kept blocks and the embeddings are the teacher's own.
+    predictor, backbone = rebuild_model(kt.load_run(teacher).task, read_manifest(teacher), teacher)
+    copy = build_subset_backbone(backbone, subset_config(predictor.backbone_config, 3), [1, 3, 5])
+    for kept, copied in zip([1, 3, 5], copy.bert.encoder.layer):
+        for a, b in zip(backbone.bert.encoder.layer[kept].get_weights(), copied.get_weights()):
+            np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(backbone.bert.embeddings.get_weights()[0], copy.bert.embeddings.get_weights()[0])
+
+
+@pytest.mark.slow
 def test_text_classification_example_quick_on_bundled_trec(tmp_path):
     output = tmp_path / "trec"
     completed = _run("examples/text_classification.py", "--quick", "--output", str(output))
