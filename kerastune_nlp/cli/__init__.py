@@ -180,7 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # The later stages: each module adds its subcommand (`add_parser`) and runs it (`run`).
-STAGE_COMMANDS = ("tune", "prune", "distill", "export", "serve")
+STAGE_COMMANDS = ("tune", "prune", "distill", "pretrain", "export", "serve")
 
 
 def stage_commands() -> list:

@@ -1,0 +1,82 @@
+"""The masked-LM model: encoder weights really arrive, the head is created or loaded, masked-slot logits are right."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+FAMILIES = ("bert", "distilbert", "roberta", "electra", "deberta-v2", "xlm-roberta")
+
+
+def _inputs(vocab_size: int, length: int = 9):
+    rng = np.random.default_rng(0)
+    ids = rng.integers(5, vocab_size, (2, length)).astype(np.int32)
+    mask = np.ones_like(ids)
+    mask[1, 6:] = 0
+    return {"input_ids": ids, "attention_mask": mask}
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_encoder_weights_arrive_and_masked_slot_logits_match_the_full_model(family, all_tiny_backbones):
+    from kerastune_nlp.models.backbones import load_pretrained_backbone, resolve_backbone
+    from kerastune_nlp.pretraining.mlm_model import encoder_layer, load_mlm_model, masked_logits
+
+    resolved = resolve_backbone(str(all_tiny_backbones[family]))
+    loaded = load_mlm_model(resolved)
+    assert loaded.head == "created" and loaded.missing_head_weights  # the tiny checkpoints are bare encoders
+    inputs = _inputs(loaded.model.config.vocab_size)
+    reference = load_pretrained_backbone(resolved)(inputs, training=False).last_hidden_state.numpy()
+    ours = encoder_layer(loaded.model)(**inputs, training=False)[0].numpy()
+    np.testing.assert_allclose(ours[0], reference[0], atol=1e-5)
+    np.testing.assert_allclose(ours[1, :6], reference[1, :6], atol=1e-5)
+    # The head's variables form their own learning-rate group, nothing else does.
+    from kerastune_nlp.pretraining.mlm_model import head_group, head_layer_names
+
+    group = head_group(loaded.model)
+    heads = head_layer_names(loaded.model)
+    in_head = [w.name for w in loaded.model.trainable_weights if group(w) == 1]
+    assert in_head and all(name.split("/")[1] in heads for name in in_head)
+    assert sum(group(w) == 0 for w in loaded.model.trainable_weights) > 10
+    positions = np.array([[1, 4, 0], [2, 5, 3]], np.int32)
+    full = loaded.model(inputs, training=False).logits.numpy()
+    sliced = masked_logits(loaded.model, {**inputs, "masked_positions": positions}).numpy()
+    np.testing.assert_allclose(sliced, np.take_along_axis(full, positions[..., None], axis=1), atol=1e-4)
+
+
+def test_the_real_bundled_checkpoint_loads_its_encoder_and_gets_a_new_head():
+    """all-MiniLM-L6-v2 (PyTorch safetensors, a bare BertModel): 6 layers arrive, only the head is new."""
+    from kerastune_nlp.models.backbones import load_pretrained_backbone, resolve_backbone
+    from kerastune_nlp.pretraining.mlm_model import encoder_layer, head_layer_names, load_mlm_model
+
+    resolved = resolve_backbone("all-minilm-l6-v2")
+    assert resolved.weights_format == "pt-safetensors"
+    loaded = load_mlm_model(resolved)
+    assert loaded.head == "created"
+    assert sorted(loaded.missing_head_weights) == sorted([
+        "cls.predictions.bias", "cls.predictions.transform.dense.weight", "cls.predictions.transform.dense.bias",
+        "cls.predictions.transform.LayerNorm.weight", "cls.predictions.transform.LayerNorm.bias"])
+    assert head_layer_names(loaded.model) == {"mlm___cls", "cls"}
+    inputs = _inputs(30000)
+    reference = load_pretrained_backbone(resolved)(inputs, training=False).last_hidden_state.numpy()
+    ours = encoder_layer(loaded.model)(**inputs, training=False)[0].numpy()
+    np.testing.assert_allclose(ours[0], reference[0], atol=1e-4)
+
+
+def test_missing_encoder_weights_are_refused(tiny_bert, tmp_path):
+    import shutil
+
+    import h5py
+
+    from kerastune_nlp.errors import BackboneError
+    from kerastune_nlp.models.backbones import resolve_backbone
+    from kerastune_nlp.pretraining.mlm_model import load_mlm_model
+
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_bert, broken)
+    with h5py.File(broken / "tf_model.h5", "r+") as handle:  # a checkpoint without the encoder layer
+        del handle["bert"]
+        names = [n for n in handle.attrs["layer_names"] if n != b"bert"]
+        handle.attrs["layer_names"] = names
+    with pytest.raises(BackboneError, match=r"broken.*tf_model.h5' lacks weights the masked-LM model needs: "
+                                            r"layer 'bert'"):
+        load_mlm_model(resolve_backbone(str(broken)))
