@@ -52,6 +52,7 @@ import time
 from pathlib import Path
 
 from kerastune_nlp import config as cfg  # light: no TensorFlow
+from flops import cpu_peak, describe_peak, training_flops  # benchmarks/flops.py, beside this script
 from streaming import run_streaming  # benchmarks/streaming.py, beside this script
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -90,6 +91,16 @@ def load_splits(limit):
     return (train[:limit] if limit else train), dev
 
 
+def model_flops(lengths) -> float:
+    """Training model FLOPs of one pass over sequences of these real lengths (benchmarks/flops.py)."""
+    from kerastune_nlp.data import LabelMap
+    from kerastune_nlp.models.backbones import resolve_backbone
+
+    config = json.loads((Path(resolve_backbone(cfg.DEFAULT_BACKBONE).directory) / "config.json").read_text())
+    labels = len(LabelMap.from_sentences(load_splits(None)[0]))
+    return training_flops(lengths, config, labels)
+
+
 # -- kerastune_nlp (runs in a worker subprocess) -------------------------------------------------
 
 
@@ -116,6 +127,7 @@ def run_kerastune(args, naive: bool) -> dict:
             for features, _labels in probe:
                 rows, width = features["input_ids"].shape
                 processed, batches = processed + rows * width, batches + 1
+        counted["train_flops"] = model_flops([len(w) for w in windows]) * args.epochs
         counted.update(real_tokens=sum(len(w) for w in windows) * args.epochs, processed_tokens=processed,
                        batches=batches, windows=len(windows), batch_size=batch_size,
                        fixed_length=kwargs.get("fixed_length"))
@@ -261,6 +273,7 @@ def run_pytorch(args) -> dict:
     notes = [] if counted["batches"] == expected_batches else [
         f"the collator built {counted['batches']} training batches, expected {expected_batches}"]
     return {"real_tokens": sum(len(r["input_ids"]) for r in train_rows) * args.epochs,
+            "train_flops": model_flops([len(r["input_ids"]) for r in train_rows]) * args.epochs,
             "processed_tokens": counted["processed_tokens"], "batches": counted["batches"],
             "windows": len(train_rows), "train_seconds": train_seconds, "fit_seconds": train_seconds,
             "dev_f1": float(dev_f1), "notes": notes,
@@ -289,6 +302,8 @@ def run_worker(mode: str, args, result_path: Path) -> dict:
     side["tokens_per_second"] = side["real_tokens"] / side["train_seconds"]
     side["tokens_per_second_fit"] = side["real_tokens"] / side["fit_seconds"]
     side["padded_waste"] = 1.0 - side["real_tokens"] / side["processed_tokens"]
+    side["flops_per_second"] = side["train_flops"] / side["train_seconds"]
+    side["mfu"] = side["flops_per_second"] / cpu_peak()["peak_flops"]
     return side
 
 
@@ -297,7 +312,8 @@ def format_table(results: dict) -> str:
     lines = ["", (f"NER training throughput, {s['backbone']} on WNUT-17 train ({s['train_sentences']} sentences), "
                   f"epochs {s['epochs']}, batch {s['batch_size']}, lr {s['learning_rate']}, seed {s['seed']}, "
                   f"{THREADS} threads"), "",
-             f"{'':<11}{'real tok/s':>11}{'waste %':>9}{'train s':>9}{'fit s':>9}{'dev F1':>8}{'CPU s':>8}"]
+             f"{'':<11}{'real tok/s':>11}{'waste %':>9}{'train s':>9}{'fit s':>9}{'dev F1':>8}{'CPU s':>8}"
+             f"{'GFLOP/s':>9}{'MFU %':>7}"]
     for mode, side in rows.items():
         if "error" in side:
             said = [line for line in side["error"].splitlines() if line.strip()]
@@ -305,7 +321,8 @@ def format_table(results: dict) -> str:
             continue
         lines.append(f"{LABELS[mode]:<11}{side['tokens_per_second']:>11.0f}{100 * side['padded_waste']:>9.1f}"
                      f"{side['train_seconds']:>9.1f}{side['fit_seconds']:>9.1f}{side['dev_f1']:>8.4f}"
-                     f"{side['process_cpu_seconds']:>8.0f}")
+                     f"{side['process_cpu_seconds']:>8.0f}{side['flops_per_second'] / 1e9:>9.1f}"
+                     f"{100 * side['mfu']:>7.1f}")
         lines += [f"  note ({LABELS[mode]}): {note}" for note in side.get("notes", [])]
     lines += [""] if results["ratios"] else []
     for key, ratio in results["ratios"].items():
@@ -315,6 +332,8 @@ def format_table(results: dict) -> str:
     lines += ["", ("train s: kerastune = fit's training steps (epoch-end dev scoring and checkpoints left out), "
                    "PyTorch = trainer.train(); fit s: the whole fit call;"),
               "waste: 1 - real / processed sub-tokens; CPU s: the whole subprocess, imports included.",
+              "GFLOP/s: model FLOPs of the real tokens (benchmarks/flops.py: matmuls, 3x forward) / train s;",
+              f"MFU: that over the peak, {describe_peak(cpu_peak())}.",
               (f"1-minute load average {m['load_average_1m_start']} at the start, {m['load_average_1m_end']} at "
                f"the end on {THREADS} CPUs (one row at a time adds about {THREADS}; more means other work).")]
     return "\n".join(lines)
@@ -331,7 +350,8 @@ def main(argv=None) -> int:
     results = {"settings": {"backbone": cfg.DEFAULT_BACKBONE, "train_sentences": len(train), "epochs": args.epochs,
                             "batch_size": args.batch_size, "learning_rate": args.learning_rate,
                             "seed": cfg.TrainConfig().seed, "threads": THREADS},
-               "machine": {"cpus": os.cpu_count(), "load_average_1m_start": round(os.getloadavg()[0], 2)},
+               "machine": {"cpus": os.cpu_count(), "load_average_1m_start": round(os.getloadavg()[0], 2),
+                           "peak": cpu_peak()},
                "rows": {}, "ratios": {}}
     with tempfile.TemporaryDirectory(prefix="throughput-results-") as scratch:
         for mode in modes:  # sequentially: never two rows competing for the cores

@@ -58,7 +58,8 @@ def test_max_length_above_backbone_limit_is_refused(capsys, tmp_path):
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
     output = tmp_path_factory.mktemp("example") / "quick"
-    completed = _run("examples/ner_conll.py", "--quick", "--output", str(output))
+    # Two epochs, not the preset's three: the real path is the same, the suite a minute shorter.
+    completed = _run("examples/ner_conll.py", "--quick", "--epochs", "2", "--output", str(output))
     assert completed.returncode == 0, completed.stderr[-3000:]
     return output, completed.stdout
 
@@ -122,7 +123,7 @@ def test_cli_distills_the_real_quick_run_into_half_its_blocks(quick_run, tmp_pat
 @pytest.mark.slow
 def test_text_classification_example_quick_on_bundled_trec(tmp_path):
     output = tmp_path / "trec"
-    completed = _run("examples/text_classification.py", "--quick", "--output", str(output))
+    completed = _run("examples/text_classification.py", "--quick", "--epochs", "2", "--output", str(output))
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert "Test set:" in completed.stdout and "accuracy" in completed.stdout
     metrics = json.loads((output / "metrics.json").read_text())

@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from kerastune_nlp._tf import tf
+from kerastune_nlp.data.batching import without_autotune
 from kerastune_nlp.pretraining.packing import PackedSequences
 
 # Streams of random draws; each epoch of training has its own.
@@ -144,4 +145,5 @@ def masked_dataset(packed: PackedSequences, *, batch_size: int, seed: int, strea
 
     dataset = tf.data.Dataset.from_tensor_slices(order.astype(np.int64))
     dataset = dataset.map(one, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    # Autotuning off: its thread stalls each dropped iterator (data/batching.py).
+    return without_autotune(dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE))
