@@ -34,12 +34,15 @@ class DevScoreCallback(keras.callbacks.Callback):
         super().__init__()
         self.score, self.to_logs, self.description = score, to_logs, description
         self.costs = {}
+        self.scores_by_epoch = {}  # 1-based epoch -> the full scores dict
 
     def on_epoch_end(self, epoch, logs=None):
         from kerastune_nlp.evaluation.iob_decoding import decoding_seconds
 
         started, decoded = time.perf_counter(), decoding_seconds()
-        entries = self.to_logs(self.score())
+        scores = self.score()
+        self.scores_by_epoch[epoch + 1] = scores
+        entries = self.to_logs(scores)
         seconds = time.perf_counter() - started
         # Decoding is timed inside the decoder: the task drives it, between forward passes.
         self.costs = {"dev_scoring_seconds": seconds, "decoding_seconds": decoding_seconds() - decoded}

@@ -17,6 +17,7 @@ back except by `train`, from `TrainConfig.strategy`, when none is given.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import math
 import time
@@ -229,6 +230,7 @@ class Trainer:
             fixed_length=prepared.data_config.max_length if prepared.data_config.padding == "max_length" else None,
         )
         dev_callbacks, validation_data = task.validation(predictor, prepared.splits["dev"], prepared.encoded["dev"])
+        built.dev_callbacks = dev_callbacks
         if layout is not None:
             standard, built.best_path = run_callbacks(layout, task.monitor, task.mode,
                                                       config.early_stopping_patience,
@@ -268,7 +270,7 @@ class Trainer:
         task, predictor, splits = prepared.task, built.predictor, prepared.splits
         summary = fit_setup.finish(built.setup, built.model, getattr(built, "best_path", None), predictor)
         task.after_fit(predictor, splits["dev"])
-        dev_scores = predictor.evaluate(splits["dev"])
+        dev_scores = best_epoch_dev_scores(built, task) or predictor.evaluate(splits["dev"])
         test_scores = predictor.evaluate(splits["test"]) if splits["test"] else None
         predictor.save_model_files(layout.root)
         epochs = read_epoch_log(layout / RunLayout.EPOCH_LOG)
@@ -307,6 +309,28 @@ class Trainer:
         ))
         run_staging.commit(layout, Path(output_dir))
         return RunResult(Path(output_dir), metrics, predictor)
+
+
+def best_epoch_dev_scores(built: BuiltModel, task: Task) -> dict | None:
+    """The restored best epoch's dev scores as scored at that epoch's end, if nothing since can change them.
+
+    Saves scoring dev a second time (4 s of a WNUT-17 run). None, so the
+    caller rescores, when the task changes its outputs after fitting (a
+    chosen threshold), LoRA adapters were merged (rounding), or the best
+    epoch was scored before a resume.
+    """
+    best_path = getattr(built, "best_path", None)
+    if best_path is None or type(task).after_fit is not Task.after_fit or built.train_config.peft != "none":
+        return None
+    score_file = Path(str(best_path)).with_suffix(".json")
+    if not score_file.is_file() or not Path(str(best_path) + ".index").exists():
+        return None
+    epoch = json.loads(score_file.read_text()).get("epoch")
+    for callback in getattr(built, "dev_callbacks", []):
+        scores = getattr(callback, "scores_by_epoch", {}).get(epoch)
+        if scores is not None:
+            return scores
+    return None
 
 
 def gather_splits(task: Task, train, dev, test, data_config: cfg.DataConfig, seed: int) -> dict:

@@ -50,6 +50,11 @@ def _texts(name):
     return [" ".join(e.tokens) for e in dev] if name == "ner" else [e.text for e in dev]
 
 
+def _margin(probabilities) -> float:
+    best, second = sorted(probabilities, reverse=True)[:2]
+    return best - second
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["ner", "classification"])
 def test_every_artifact_gives_the_run_directorys_answers(name, exported):
@@ -57,13 +62,20 @@ def test_every_artifact_gives_the_run_directorys_answers(name, exported):
     texts = _texts(name)
     reference = kt.Predictor.load(run)
     expected, expected_served = reference.predict(texts), reference.serve({"text": texts})
+    # Rows whose two most probable labels are closer than float32 kernels can agree on
+    # (the tiny model's probabilities are all near 1/6) may flip; their probabilities are
+    # still compared below.
+    decisive = [name == "ner" or _margin(want["probabilities"]) > 1e-5 for want in expected_served]
+    assert sum(decisive) >= len(texts) // 2
     for kind, path in _artifacts(export, run).items():
         predictor = kt.Predictor.load(path)
         assert predictor.describe()["task"] == name, kind
-        assert predictor.predict(texts) == expected, kind
+        predicted = predictor.predict(texts)
+        assert [p for p, d in zip(predicted, decisive) if d] == [e for e, d in zip(expected, decisive) if d], kind
         served = predictor.serve({"text": texts})
-        for got, want in zip(served, expected_served):
-            assert got["labels"] == want["labels"], kind
+        for got, want, sure in zip(served, expected_served, decisive):
+            if sure:
+                assert got["labels"] == want["labels"], kind
             tolerance = 1e-3 if kind == "tflite" else 1e-4
             key = "scores" if name == "ner" else "probabilities"
             assert np.allclose(got[key], want[key], atol=tolerance), kind

@@ -165,3 +165,44 @@ def test_step_backup_follows_the_clock_and_the_step_count(tmp_path):
     backup = StepBackup(str(tmp_path / "d"), clock=clock)  # neither: epoch ends only
     backup._training_state = _NoPreemption()
     assert _steps(backup, clock, epochs=2, steps=5, seconds_per_step=100.0) == [(0, 4), (1, 4)]
+
+
+# -- the final dev scores come from the best epoch's own scoring ---------------------------------
+
+
+def test_final_dev_scores_are_the_best_epochs_and_equal_a_fresh_scoring(tiny_bert, wnut_tiny, tmp_path):
+    from kerastune_nlp.predictor import Predictor
+
+    result = _train(tiny_bert, wnut_tiny, tmp_path / "run", epochs=3)
+    per_epoch = [e["val_entity_f1"] for e in result.metrics["dev_per_epoch"]]
+    assert result.metrics["dev"]["overall"]["f1"] == max(per_epoch)
+    # Not rescored, yet exactly what scoring the saved run gives, every count and score.
+    assert Predictor.load(result.run_dir).evaluate(wnut_tiny[1]) == result.metrics["dev"]
+
+
+def test_best_epoch_dev_scores_are_reused_only_when_nothing_can_change_them(tmp_path):
+    import json
+    import types
+
+    from kerastune_nlp.tasks import get_task
+    from kerastune_nlp.training.callbacks import DevScoreCallback
+    from kerastune_nlp.training.trainer import best_epoch_dev_scores
+
+    best = tmp_path / "best.ckpt"
+    (tmp_path / "best.ckpt.index").write_bytes(b"")
+    (tmp_path / "best.json").write_text(json.dumps({"monitor": "val_entity_f1", "best": 0.5, "epoch": 2}))
+    callback = DevScoreCallback(score=None, to_logs=None)
+    callback.scores_by_epoch = {1: {"overall": {"f1": 0.1}}, 2: {"overall": {"f1": 0.5}}}
+
+    def built(peft="none", epochs_scored=callback):
+        return types.SimpleNamespace(best_path=best, dev_callbacks=[epochs_scored],
+                                     train_config=TrainConfig(peft=peft))
+
+    assert best_epoch_dev_scores(built(), get_task("ner")()) == {"overall": {"f1": 0.5}}
+    # A threshold chosen after fitting, merged LoRA adapters, or a best epoch scored
+    # before a resume: the caller rescores.
+    assert best_epoch_dev_scores(built(), get_task("multilabel")()) is None
+    assert best_epoch_dev_scores(built(peft="lora"), get_task("ner")()) is None
+    resumed = DevScoreCallback(score=None, to_logs=None)
+    resumed.scores_by_epoch = {3: {"overall": {"f1": 0.2}}}
+    assert best_epoch_dev_scores(built(epochs_scored=resumed), get_task("ner")()) is None
