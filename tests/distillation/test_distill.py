@@ -85,15 +85,25 @@ def test_soft_losses_are_temperature_scaled_kl_and_skip_unlabelled_tokens():
 
 
 def _tiny_pair(tiny_bert):
-    """A teacher and a student classifier (tiny BERT, different random heads) and one batch."""
+    """A teacher and a student classifier (tiny BERT, different random heads) and one batch.
+
+    No dropout anywhere, the backbone's included: the loss curves these tests
+    read are then the optimiser's alone, not dropout noise on four examples.
+    """
+    from transformers import TFAutoModel
+
     from kerastune_nlp.models import backbones
     from kerastune_nlp.tasks import get_task
 
     task = get_task("classification")(state={"labels": ["a", "b", "c"]})
-    resolved = backbones.resolve_backbone(str(tiny_bert))
-    tokenizer = backbones.load_tokenizer(resolved.directory)
-    models = [task.build_model(backbones.load_pretrained_backbone(resolved), tokenizer.model_input_names,
-                               dropout=0.0, initializer_range=0.5, seed=seed) for seed in (1, 2)]
+    tokenizer = backbones.load_tokenizer(tiny_bert)
+
+    def backbone():
+        return backbones.without_autograph(TFAutoModel.from_pretrained(
+            str(tiny_bert), hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0))
+
+    models = [task.build_model(backbone(), tokenizer.model_input_names, dropout=0.0, initializer_range=0.5,
+                               seed=seed) for seed in (1, 2)]
     batch = tokenizer(["the quick brown fox", "new york city", "apple released the iphone", "berlin"],
                       padding=True, return_tensors="np")
     features = {name: batch[name].astype("int32") for name in tokenizer.model_input_names}
@@ -112,24 +122,32 @@ def test_the_teacher_term_pulls_the_student_to_the_teacher_and_nothing_else_trai
     from kerastune_nlp.distillation.model import DistillingModel
 
     task, (teacher, student), features = _tiny_pair(tiny_bert)
-    labels = np.array([0, 0, 0, 0])  # the teacher does not predict these
+    # Each row's label is the class the teacher finds least likely: learning
+    # the labels moves the student away from the teacher, whatever the
+    # random initialisation of this session's tiny backbone.
+    labels = np.argmin(teacher(features).numpy(), axis=-1)
     teacher_before = [w.copy() for w in teacher.get_weights()]
     before = _agreement(student, teacher, features)
     soft = task.distillation_loss(None, 1, 1, temperature=1.0)
     model = DistillingModel(student, teacher, soft, alpha=alpha)
-    model.compile(optimizer=keras.optimizers.Adam(1e-2),
+    # A small step: at 1e-2 Adam's first steps overshoot and the soft loss
+    # oscillates on some random initialisations.
+    model.compile(optimizer=keras.optimizers.Adam(3e-3),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     # The student's own layers; the teacher is neither trained nor checkpointed with them.
     assert model.layers == student.layers
     assert {id(w) for w in model.trainable_weights} == {id(w) for w in student.trainable_weights}
     assert not {id(w) for w in teacher.weights} & {id(w) for w in model.weights}
-    history = model.fit(features, labels, epochs=30, batch_size=4, verbose=0).history
+    history = model.fit(features, labels, epochs=60, batch_size=4, verbose=0).history
     after = _agreement(student, teacher, features)
     assert all(np.array_equal(a, b) for a, b in zip(teacher_before, teacher.get_weights()))
     if alpha == 0.0:
-        assert after < 0.1 * before and history["soft_loss"][-1] < 0.1 * history["soft_loss"][0]
+        # The student matches the teacher (absolute bounds: on some initialisations
+        # the two heads already nearly agree before training).
+        assert after < min(before, 0.01) and history["soft_loss"][-1] < 0.01
+        assert np.array_equal(np.argmax(student(features), -1), np.argmax(teacher(features), -1))
     else:  # hard labels only: the student learns the labels, away from the teacher
-        assert after > before and float(np.mean(np.argmax(student(features), -1) == 0)) == 1.0
+        assert after > before and np.array_equal(np.argmax(student(features), -1), labels)
     # Dev loss is the hard loss alone.
     hard = keras.losses.SparseCategoricalCrossentropy(from_logits=True)(labels, student(features)).numpy()
     assert model.evaluate(features, labels, verbose=0, return_dict=True)["loss"] == pytest.approx(float(hard), rel=1e-4)
