@@ -29,8 +29,11 @@ demo: install
 quick: install
 	$(PY) examples/ner_conll.py --quick
 
+# Two worker processes, whole test files each (so a file's module fixtures are
+# built once); session fixtures are built once per worker.
+TEST_WORKERS ?= 2
 test: install
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 # Side-by-side benchmarks against PyTorch + Hugging Face Trainer, in their
 # own environment so PyTorch never enters the test environment.

@@ -58,6 +58,7 @@ SIDES = ("kerastune", "pytorch")
 GOAL = 1.3  # PyTorch's whole-run seconds over kerastune's, at least
 ADAM_EPSILON, MAX_GRAD_NORM, EVAL_BATCH_SIZE = 1e-6, 1.0, 32  # as kerastune's optimizer / predictor
 THREADS = os.cpu_count() or 1
+PRECISIONS = ("float32", "mixed_bfloat16")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -70,6 +71,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="smoke run: the first N train sentences and N/3 dev and test sentences")
     parser.add_argument("--hf-group-by-length", action="store_true",
                         help="PyTorch side: group_by_length=True (batches of similar lengths)")
+    parser.add_argument("--precision", choices=PRECISIONS, default="float32",
+                        help="both sides: float32 (default), or mixed_bfloat16 (kerastune `--precision "
+                             "mixed_bfloat16`, PyTorch `TrainingArguments(bf16=True)`: bfloat16 autocast)")
     parser.add_argument("--only", action="append", choices=SIDES, help="run only this side (repeatable)")
     parser.add_argument("--json-out", type=Path, help="also write the results here as JSON")
     parser.add_argument("--worker", choices=["pytorch"], help=argparse.SUPPRESS)
@@ -110,7 +114,8 @@ def folder_bytes(path: Path) -> int:
 def run_kerastune(args, data: dict, output: Path) -> dict:
     files = data["files"]
     command = [sys.executable, str(EXAMPLE), "--epochs", str(args.epochs), "--output", str(output),
-               "--train", files["train"], "--dev", files["dev"], "--test", files["test"]]
+               "--train", files["train"], "--dev", files["dev"], "--test", files["test"],
+               "--precision", args.precision]
     finished = run_streaming(command, worker_env("kerastune"), ROOT, tail_chars=3000)
     metrics_file = output / "metrics.json"
     if finished.returncode != 0 or not metrics_file.is_file():
@@ -225,7 +230,8 @@ def run_pytorch_worker(args) -> dict:
         adam_epsilon=ADAM_EPSILON, max_grad_norm=MAX_GRAD_NORM, seed=train_config.seed,
         eval_strategy="epoch", save_strategy="epoch", load_best_model_at_end=True,
         metric_for_best_model="f1", greater_is_better=True, group_by_length=args.hf_group_by_length,
-        logging_strategy="epoch", report_to=[], use_cpu=True, dataloader_num_workers=0)
+        logging_strategy="epoch", report_to=[], use_cpu=True, dataloader_num_workers=0,
+        bf16=args.precision == "mixed_bfloat16")
     trainer = Trainer(model=model, args=training_args, train_dataset=encoded["train"][0],
                       eval_dataset=encoded["dev"][0], data_collator=DataCollatorForTokenClassification(tokenizer),
                       compute_metrics=lambda p: {"f1": f1(splits["dev"], p.predictions, encoded["dev"][1])},
@@ -259,6 +265,7 @@ def run_pytorch(args, data_file: Path, output: Path, result: Path) -> dict:
     command = [sys.executable, str(Path(__file__).resolve()), "--worker", "pytorch", "--files", str(data_file),
                "--output", str(output), "--epochs", str(args.epochs)]
     command += ["--hf-group-by-length"] if args.hf_group_by_length else []
+    command += ["--precision", args.precision]
     finished = run_streaming(command + ["--json-out", str(result)], worker_env("pytorch"), ROOT, tail_chars=3000)
     if finished.returncode != 0 or not result.is_file():
         return {"error": f"the PyTorch worker exited with {finished.returncode}. Last output:\n{finished.tail}"}
@@ -312,7 +319,7 @@ def format_table(results: dict) -> str:
     lines = ["", (f"Whole NER run, {s['backbone']} on {s['data']} (sentences: "
                   + ", ".join(f"{k} {v}" for k, v in s["sentences"].items())
                   + f"), epochs {s['epochs']}, batch {s['batch_size']}, lr {s['learning_rate']}, seed {s['seed']}, "
-                  f"{THREADS} threads"), "",
+                  f"{s['precision']}, {THREADS} threads"), "",
              f"{'':<11}{'process s':>10}{'run s':>8}{'train s':>9}{'tok/s':>7}{'end s/ep':>9}{'end %':>7}"
              f"{'MB written':>11}{'dev F1':>8}{'test F1':>8}{'CPU s':>7}{'MFU %':>7}"]
     for name, side in results["sides"].items():
@@ -366,7 +373,8 @@ def main(argv=None) -> int:
             "learning_rate": train_config.learning_rate, "seed": train_config.seed, "threads": THREADS,
             "data": "WNUT-17" + (f", train x{args.repeat_train}" if args.repeat_train > 1 else "")
                     + (f", first {args.limit}" if args.limit else ""),
-            "sentences": data["sentences"], "hf_group_by_length": args.hf_group_by_length}
+            "sentences": data["sentences"], "hf_group_by_length": args.hf_group_by_length,
+            "precision": args.precision}
         for side in SIDES:  # one after the other: never two sides competing for the cores
             if args.only and side not in args.only:
                 continue
