@@ -58,7 +58,7 @@ SIDES = ("kerastune", "pytorch")
 GOAL = 1.3  # PyTorch's whole-run seconds over kerastune's, at least
 ADAM_EPSILON, MAX_GRAD_NORM, EVAL_BATCH_SIZE = 1e-6, 1.0, 32  # as kerastune's optimizer / predictor
 THREADS = os.cpu_count() or 1
-PRECISIONS = ("float32", "mixed_bfloat16")
+PRECISIONS = ("float32", "mixed_bfloat16", "autocast_bfloat16")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -72,8 +72,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--hf-group-by-length", action="store_true",
                         help="PyTorch side: group_by_length=True (batches of similar lengths)")
     parser.add_argument("--precision", choices=PRECISIONS, default="float32",
-                        help="both sides: float32 (default), or mixed_bfloat16 (kerastune `--precision "
-                             "mixed_bfloat16`, PyTorch `TrainingArguments(bf16=True)`: bfloat16 autocast)")
+                        help="float32 on both sides (default); mixed_bfloat16 or autocast_bfloat16: kerastune "
+                             "`--precision` that, PyTorch `TrainingArguments(bf16=True)` (bfloat16 autocast)")
     parser.add_argument("--only", action="append", choices=SIDES, help="run only this side (repeatable)")
     parser.add_argument("--json-out", type=Path, help="also write the results here as JSON")
     parser.add_argument("--worker", choices=["pytorch"], help=argparse.SUPPRESS)
@@ -231,7 +231,7 @@ def run_pytorch_worker(args) -> dict:
         eval_strategy="epoch", save_strategy="epoch", load_best_model_at_end=True,
         metric_for_best_model="f1", greater_is_better=True, group_by_length=args.hf_group_by_length,
         logging_strategy="epoch", report_to=[], use_cpu=True, dataloader_num_workers=0,
-        bf16=args.precision == "mixed_bfloat16")
+        bf16=args.precision != "float32")
     trainer = Trainer(model=model, args=training_args, train_dataset=encoded["train"][0],
                       eval_dataset=encoded["dev"][0], data_collator=DataCollatorForTokenClassification(tokenizer),
                       compute_metrics=lambda p: {"f1": f1(splits["dev"], p.predictions, encoded["dev"][1])},

@@ -24,7 +24,7 @@ from kerastune_nlp.errors import ConfigError
 DEFAULT_BACKBONE = "all-minilm-l6-v2"
 
 PADDINGS = ("bucket", "max_length")
-PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
+PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16", "autocast_bfloat16")
 STRATEGIES = ("auto", "none", "mirrored", "multiworker", "tpu")
 PEFT_METHODS = ("none", "lora", "bitfit")
 LORA_TARGETS = ("query", "key", "value", "output")
@@ -324,7 +324,9 @@ class TrainConfig:
         seed: int. Seeds splits, shuffling, dropout and head initialisation.
         early_stopping_patience: int or None. Epochs without a better dev
             score before stopping; None disables.
-        precision: str. "float32", "mixed_float16", "mixed_bfloat16" or
+        precision: str. "float32", "mixed_float16", "mixed_bfloat16",
+            "autocast_bfloat16" (float32 except the Dense matmuls, in
+            bfloat16: the fastest on CPUs with AVX512-BF16 or AMX) or
             "auto" (fp16 on GPUs, bf16 on TPUs, float32 on CPUs).
         jit_compile: bool. Compile the train step with XLA.
         gradient_accumulation_steps: int. Micro-batches summed per update.
@@ -355,7 +357,9 @@ class TrainConfig:
     seed: int = setting(42, "seeds splits, shuffling, dropout and head initialisation")
     early_stopping_patience: int | None = setting(None, "stop after this many epochs without a better "
                                                         "dev score")
-    precision: str = setting("auto", "auto: mixed_float16 on GPUs, mixed_bfloat16 on TPUs, float32 on CPUs",
+    precision: str = setting("auto", "auto: mixed_float16 on GPUs, mixed_bfloat16 on TPUs, float32 on CPUs; "
+                                     "autocast_bfloat16: Dense matmuls alone in bfloat16 (fastest on CPUs "
+                                     "with AVX512-BF16 or AMX)",
                              choices=PRECISIONS)
     jit_compile: bool = setting(False, "compile the train step with XLA")
     gradient_accumulation_steps: int = setting(1, "micro-batches per optimizer update")

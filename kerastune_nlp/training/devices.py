@@ -125,17 +125,35 @@ def worker_output_dir(output_dir: Path, strategy) -> Path:
 
 
 def resolve_precision(name: str, strategy) -> str:
-    """The Keras dtype policy for `TrainConfig.precision`."""
+    """The precision `TrainConfig.precision` means here: a Keras dtype policy name or "autocast_bfloat16"."""
     if name != "auto":
-        if name == "mixed_float16" and not tf.config.list_logical_devices("GPU"):
+        on_gpu = bool(tf.config.list_logical_devices("GPU"))
+        if name == "mixed_float16" and not on_gpu:
             logger.warning("mixed_float16 without a GPU runs float16 on the CPU, which is slow; "
-                           "mixed_bfloat16 is the CPU choice")
+                           "autocast_bfloat16 is the CPU choice")
+        if name in ("mixed_bfloat16", "autocast_bfloat16") and not on_gpu and not cpu_has_native_bfloat16():
+            logger.warning("%s on a CPU without AVX512-BF16 or AMX emulates bfloat16 matmuls, which is "
+                           "slower than float32", name)
         return name
     if strategy_name(strategy) == "tpu":
         return "mixed_bfloat16"
     if tf.config.list_logical_devices("GPU"):
         return "mixed_float16"
     return "float32"
+
+
+def cpu_has_native_bfloat16() -> bool:
+    """Whether this CPU has bfloat16 matmul instructions (Linux: /proc/cpuinfo flags)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def keras_policy(precision: str) -> str:
+    """The Keras dtype policy models are built under: autocast keeps float32 layers and swaps Dense matmuls."""
+    return "float32" if precision == "autocast_bfloat16" else precision
 
 
 @contextlib.contextmanager

@@ -43,6 +43,7 @@ class TrainingSetup:
     policy: str
     train_config: cfg.TrainConfig
     adaptation: finetuning.Adaptation | None = None
+    autocast: object = None  # models.autocast.AutocastDense while training with autocast_bfloat16
     optimizer: object = None
     parameters: dict | None = None
 
@@ -92,7 +93,7 @@ def start(train_config: cfg.TrainConfig, strategy=None) -> TrainingSetup:
 @contextlib.contextmanager
 def build_scope(setup: TrainingSetup):
     """Build and compile models inside this: variables land on every replica."""
-    with setup.strategy.scope(), devices.dtype_policy(setup.policy):
+    with setup.strategy.scope(), devices.dtype_policy(devices.keras_policy(setup.policy)):
         yield
 
 
@@ -123,6 +124,10 @@ def compile_for_training(setup: TrainingSetup, model, backbone, backbone_config,
                             group_of=group_of, group_scales=scales)
     for callback in callbacks:
         callback.optimizer = optimizer
+    if setup.policy == "autocast_bfloat16":
+        from kerastune_nlp.models.autocast import AutocastDense
+
+        setup.autocast = AutocastDense(model)
     model.compile(optimizer=optimizer, loss=loss, metrics=metrics, jit_compile=config.jit_compile)
     setup.optimizer = optimizer
     setup.parameters = count_parameters(model)
@@ -145,5 +150,7 @@ def finish(setup: TrainingSetup, model, best_path, predictor) -> dict:
         restore_best(model, best_path)
     if setup.adaptation is not None:
         setup.adaptation.restore()
+    if setup.autocast is not None:  # the returned model runs float32, as it reloads
+        setup.autocast.restore()
     predictor.retrace()
     return summary

@@ -50,6 +50,25 @@ def test_bfloat16_trains_to_a_finite_loss_close_to_float32(tiny_bert, wnut_small
     assert keras.mixed_precision.global_policy().name == "float32"
 
 
+def test_autocast_bfloat16_trains_close_to_float32_and_hands_back_a_float32_model(tiny_bert, wnut_small, tmp_path):
+    import kerastune_nlp as kt
+
+    full = _train(tiny_bert, wnut_small, tmp_path / "fp32", precision="float32")
+    autocast = _train(tiny_bert, wnut_small, tmp_path / "autocast", precision="autocast_bfloat16")
+    assert autocast.metrics["training"]["precision"] == "autocast_bfloat16"
+    assert all(math.isfinite(v) for v in _losses(autocast))
+    assert _losses(autocast)[-1] == pytest.approx(_losses(full)[-1], rel=0.05)
+    assert _losses(autocast) != _losses(full)  # the matmuls did run in bfloat16
+    # Float32 layers throughout, and the Dense layers' own call is back after training.
+    model = autocast.predictor.model
+    assert all(weight.dtype == tf.float32 for weight in model.weights)
+    assert not any("call" in vars(layer) for layer in model._flatten_layers())
+    # So the returned predictor and the reloaded run give the same answers.
+    sentences = [s.tokens for s in wnut_small[1][:6]]
+    reloaded = kt.load_run(autocast.run_dir)
+    assert autocast.predictor.predict(sentences) == reloaded.predict(sentences)
+
+
 @pytest.mark.slow
 def test_xla_trains_on_a_few_padded_lengths(tiny_bert, wnut_small, tmp_path):
     result = _train(tiny_bert, wnut_small, tmp_path / "xla", jit_compile=True, epochs=1)
