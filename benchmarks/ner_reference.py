@@ -38,6 +38,7 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 
 from kerastune_nlp import config as cfg  # noqa: E402  (light: no TensorFlow)
 from streaming import run_streaming  # noqa: E402  (benchmarks/streaming.py, beside this script)
+from hf_token_classification import encode_first_subtoken  # noqa: E402  (beside this script)
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "ner_conll.py"
@@ -229,18 +230,7 @@ def run_pytorch(args, splits: dict, output: Path) -> dict:
 
     def encode(sentences):
         """First sub-token of each word labelled, the rest -100; truncated as HF does."""
-        encoded = tokenizer([list(s.tokens) for s in sentences], is_split_into_words=True,
-                            truncation=True, max_length=args.max_length)
-        rows, word_maps = [], []
-        for i, sentence in enumerate(sentences):
-            word_ids = encoded.word_ids(i)
-            labels, previous = [], None
-            for word in word_ids:
-                labels.append(-100 if word is None or word == previous else label_map.id(sentence.tags[word]))
-                previous = word
-            rows.append({**{key: encoded[key][i] for key in encoded.keys()}, "labels": labels})
-            word_maps.append(word_ids)
-        return rows, word_maps
+        return encode_first_subtoken(tokenizer, sentences, label_map, args.max_length)
 
     def word_tags(logits, word_maps, sentences, constrained=False):
         """One tag per gold word from its first sub-token; words without one are "O"."""

@@ -54,6 +54,7 @@ from pathlib import Path
 from kerastune_nlp import config as cfg  # light: no TensorFlow
 from flops import cpu_peak, describe_peak, training_flops  # benchmarks/flops.py, beside this script
 from streaming import run_streaming  # benchmarks/streaming.py, beside this script
+from hf_token_classification import encode_first_subtoken, first_subtoken_tags  # beside this script
 
 ROOT = Path(__file__).resolve().parents[1]
 LABELS = {"kerastune": "default", "naive": "naive-128", "pytorch": "pytorch"}
@@ -183,7 +184,6 @@ def run_kerastune(args, naive: bool) -> dict:
 
 
 def run_pytorch(args) -> dict:
-    import numpy as np
     import torch
 
     torch.set_num_threads(THREADS)
@@ -210,35 +210,8 @@ def run_pytorch(args) -> dict:
     directory = str(resolve_backbone(cfg.DEFAULT_BACKBONE).directory)
     tokenizer = load_tokenizer(directory)  # the fast tokenizer kerastune uses
 
-    def encode(sentences):
-        """As benchmarks/ner_reference.py: first sub-token of each word labelled, the rest -100."""
-        encoded = tokenizer([list(s.tokens) for s in sentences], is_split_into_words=True,
-                            truncation=True, max_length=max_length)
-        rows, word_maps = [], []
-        for i, sentence in enumerate(sentences):
-            word_ids, labels, previous = encoded.word_ids(i), [], None
-            for word in word_ids:
-                labels.append(-100 if word is None or word == previous else label_map.id(sentence.tags[word]))
-                previous = word
-            rows.append({**{key: encoded[key][i] for key in encoded}, "labels": labels})
-            word_maps.append(word_ids)
-        return rows, word_maps
-
-    def word_tags(logits, word_maps, sentences):
-        """Argmax at each word's first sub-token; words without one (truncated) are O."""
-        predicted = []
-        for row, word_ids, sentence in zip(logits, word_maps, sentences):
-            tags = ["O"] * len(sentence.tokens)
-            seen = set()
-            for position, word in enumerate(word_ids):
-                if word is not None and word not in seen:
-                    seen.add(word)
-                    tags[word] = label_map.tag(int(np.argmax(row[position])))
-            predicted.append(tags)
-        return predicted
-
-    train_rows, _ = encode(train)
-    dev_rows, dev_maps = encode(dev)
+    train_rows, _ = encode_first_subtoken(tokenizer, train, label_map, max_length)
+    dev_rows, dev_maps = encode_first_subtoken(tokenizer, dev, label_map, max_length)
     collate = DataCollatorForTokenClassification(tokenizer)
     counted = {"processed_tokens": 0, "batches": 0, "on": True}
 
@@ -268,7 +241,8 @@ def run_pytorch(args) -> dict:
         train_seconds = time.perf_counter() - started
         counted["on"] = False
         dev_logits = trainer.predict(dev_rows).predictions
-    dev_f1 = entity_scores([s.tags for s in dev], word_tags(dev_logits, dev_maps, dev))["overall"]["f1"]
+    predicted = first_subtoken_tags(dev_logits, dev_maps, dev, label_map)
+    dev_f1 = entity_scores([s.tags for s in dev], predicted)["overall"]["f1"]
     expected_batches = math.ceil(len(train_rows) / args.batch_size) * args.epochs
     notes = [] if counted["batches"] == expected_batches else [
         f"the collator built {counted['batches']} training batches, expected {expected_batches}"]

@@ -50,6 +50,7 @@ from pathlib import Path
 
 from kerastune_nlp import config as cfg  # light: no TensorFlow
 from flops import cpu_peak, describe_peak, training_flops  # benchmarks/flops.py, beside this script
+from hf_token_classification import encode_first_subtoken, first_subtoken_tags  # beside this script
 from streaming import run_streaming  # benchmarks/streaming.py, beside this script
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -145,7 +146,6 @@ def run_kerastune(args, data: dict, output: Path) -> dict:
 def run_pytorch_worker(args) -> dict:
     """The whole run in this process; returns what `run_pytorch` reports."""
     started = time.perf_counter()
-    import numpy as np
     import torch
 
     torch.set_num_threads(THREADS)
@@ -167,33 +167,13 @@ def run_pytorch_worker(args) -> dict:
     directory = str(resolve_backbone(cfg.DEFAULT_BACKBONE).directory)
     tokenizer = AutoTokenizer.from_pretrained(directory, use_fast=True)
 
-    def encode(sentences):
-        """First sub-token of each word labelled, the rest -100 (the HF token-classification recipe)."""
-        encoded = tokenizer([list(s.tokens) for s in sentences], is_split_into_words=True,
-                            truncation=True, max_length=max_length)
-        rows, word_maps = [], []
-        for i, sentence in enumerate(sentences):
-            word_ids, labels, previous = encoded.word_ids(i), [], None
-            for word in word_ids:
-                labels.append(-100 if word is None or word == previous else label_map.id(sentence.tags[word]))
-                previous = word
-            rows.append({**{key: encoded[key][i] for key in encoded.keys()}, "labels": labels})
-            word_maps.append(word_ids)
-        return rows, word_maps
-
     def f1(sentences, logits, word_maps):
         """Entity F1 from each word's first sub-token (argmax); words cut off by truncation are O."""
-        predicted = []
-        for row, word_ids, sentence in zip(logits, word_maps, sentences):
-            tags, seen = ["O"] * len(sentence.tokens), set()
-            for position, word in enumerate(word_ids):
-                if word is not None and word not in seen:
-                    seen.add(word)
-                    tags[word] = label_map.tag(int(np.argmax(row[position])))
-            predicted.append(tags)
+        predicted = first_subtoken_tags(logits, word_maps, sentences, label_map)
         return float(entity_scores([s.tags for s in sentences], predicted)["overall"]["f1"])
 
-    encoded = {split: encode(sentences) for split, sentences in splits.items()}
+    encoded = {split: encode_first_subtoken(tokenizer, sentences, label_map, max_length)
+               for split, sentences in splits.items()}
 
     class EpochEndClock(TrainerCallback):
         """Seconds of each epoch end: from the last step through evaluation to the saved checkpoint."""
