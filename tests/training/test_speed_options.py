@@ -30,14 +30,20 @@ def _train(backbone, data, output, **train_options):
     )
 
 
+@pytest.fixture(scope="module")
+def float32_run(tiny_bert, wnut_small, tmp_path_factory):
+    """The float32 reference both bfloat16 precisions are compared with, trained once."""
+    return _train(tiny_bert, wnut_small, tmp_path_factory.mktemp("fp32") / "run", precision="float32")
+
+
 def _losses(result) -> list:
     import json
 
     return json.loads((result.run_dir / "history.json").read_text())["loss"]
 
 
-def test_bfloat16_trains_to_a_finite_loss_close_to_float32(tiny_bert, wnut_small, tmp_path):
-    full = _train(tiny_bert, wnut_small, tmp_path / "fp32", precision="float32")
+def test_bfloat16_trains_to_a_finite_loss_close_to_float32(tiny_bert, wnut_small, float32_run, tmp_path):
+    full = float32_run
     mixed = _train(tiny_bert, wnut_small, tmp_path / "bf16", precision="mixed_bfloat16")
     assert mixed.metrics["training"]["precision"] == "mixed_bfloat16"
     assert all(math.isfinite(v) for v in _losses(mixed))
@@ -50,10 +56,11 @@ def test_bfloat16_trains_to_a_finite_loss_close_to_float32(tiny_bert, wnut_small
     assert keras.mixed_precision.global_policy().name == "float32"
 
 
-def test_autocast_bfloat16_trains_close_to_float32_and_hands_back_a_float32_model(tiny_bert, wnut_small, tmp_path):
+def test_autocast_bfloat16_trains_close_to_float32_and_hands_back_a_float32_model(tiny_bert, wnut_small,
+                                                                                   float32_run, tmp_path):
     import kerastune_nlp as kt
 
-    full = _train(tiny_bert, wnut_small, tmp_path / "fp32", precision="float32")
+    full = float32_run
     autocast = _train(tiny_bert, wnut_small, tmp_path / "autocast", precision="autocast_bfloat16")
     assert autocast.metrics["training"]["precision"] == "autocast_bfloat16"
     assert all(math.isfinite(v) for v in _losses(autocast))
