@@ -3,6 +3,12 @@
 Each is a real Hugging Face model directory (config.json, tokenizer files,
 tf_model.h5) small enough to build and train a step in seconds, so tests
 exercise the same loading path as a user's own model folder.
+
+The tiny backbones' weights come from a seeded generator: the same seed gives
+the same weights on every run and machine. The seed is `--seed N` or the
+environment variable `KT_TEST_SEED` (default 0); `tests/seed_sweep.py` runs
+test files under many seeds, so a test that holds for only some random
+initialisations is found before CI finds it.
 """
 
 from __future__ import annotations
@@ -17,7 +23,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from pathlib import Path  # noqa: E402
 
+import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+
+SEED_VARIABLE = "KT_TEST_SEED"
 
 SHARED_DATA = Path(__file__).resolve().parents[1] / "kerastune_nlp" / "data" / "bundled"
 
@@ -31,15 +40,35 @@ _CORPUS = [
 ]
 
 
+# Trainers of the `tokenizers` library break ties in hash-map order, so a
+# trained vocab differs from run to run (WordPiece and Unigram did here; 208 vs
+# 209 tokens). The tiny vocabs are therefore built from the corpus by rule:
+# special tokens, every character, every word, except that words longer than
+# six characters are kept as two pieces (first three characters + the rest),
+# so multi-piece words occur in the corpus itself.
+_LONG_WORD = 6
+
+
+def _corpus_words(normalize, pre_tokenize) -> list[str]:
+    words = {word for text in _CORPUS for word, _ in pre_tokenize(normalize(text))}
+    return sorted(words)
+
+
 def _train_wordpiece(directory: Path) -> None:
     from tokenizers import BertWordPieceTokenizer
 
-    tokenizer = BertWordPieceTokenizer(lowercase=True)
-    tokenizer.train_from_iterator(_CORPUS * 5, vocab_size=300, min_frequency=1)
-    tokenizer.save_model(str(directory))
+    backend = BertWordPieceTokenizer(lowercase=True)._tokenizer
+    words = _corpus_words(backend.normalizer.normalize_str, backend.pre_tokenizer.pre_tokenize_str)
+    characters = sorted({c for word in words for c in word})
+    pieces = set(characters) | {"##" + c for c in characters}
+    for word in words:
+        pieces |= {word[:3], "##" + word[3:]} if len(word) > _LONG_WORD else {word}
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    (directory / "vocab.txt").write_text("\n".join(specials + sorted(pieces)) + "\n", encoding="utf-8")
 
 
 def _train_byte_bpe(directory: Path) -> None:
+    # Byte-level BPE training gave the same files on every run (checked).
     from tokenizers import ByteLevelBPETokenizer
 
     tokenizer = ByteLevelBPETokenizer()
@@ -53,16 +82,24 @@ def _train_byte_bpe(directory: Path) -> None:
 def _train_unigram(directory: Path, specials: list[str], template: tuple[str, str]) -> Path:
     """A sentencepiece-style Unigram tokenizer (the XLM-R / DeBERTa-v3 kind) as tokenizer.json.
 
-    Trained with the `tokenizers` library, so no `sentencepiece` install and no
+    Built with the `tokenizers` library, so no `sentencepiece` install and no
     slow tokenizer are needed: the fast class loads from tokenizer.json alone.
+    Pieces by rule (see `_LONG_WORD`); longer pieces score higher, so whole
+    words win over their characters.
     """
     from tokenizers import SentencePieceUnigramTokenizer
+    from tokenizers.models import Unigram
     from tokenizers.processors import TemplateProcessing
 
     tokenizer = SentencePieceUnigramTokenizer()
-    tokenizer.train_from_iterator(
-        _CORPUS * 5, vocab_size=300, special_tokens=specials, unk_token=specials[3], show_progress=False,
-    )
+    backend = tokenizer._tokenizer
+    words = _corpus_words(backend.normalizer.normalize_str, backend.pre_tokenizer.pre_tokenize_str)
+    pieces = {c for word in words for c in word}
+    for word in words:  # each starts with the word-start mark "▁"
+        pieces |= {word[:4], word[4:]} if len(word) > _LONG_WORD + 1 else {word}
+    vocab = [(token, 0.0) for token in specials]
+    vocab += [(piece, -10.0 / len(piece)) for piece in sorted(pieces - set(specials))]
+    backend.model = Unigram(vocab, unk_id=specials.index(specials[3]), byte_fallback=False)
     bos, eos = template
     tokenizer.post_processor = TemplateProcessing(
         single=f"{bos} $A {eos}", pair=f"{bos} $A {eos} $B {eos}",
@@ -73,8 +110,73 @@ def _train_unigram(directory: Path, specials: list[str], template: tuple[str, st
     return path
 
 
-def make_tiny_backbone(directory: Path, family: str) -> Path:
-    """Writes a 2-layer, 32-hidden random-init backbone of `family` to `directory`."""
+def pytest_addoption(parser):
+    parser.addoption(
+        "--seed", type=int, default=None,
+        help=f"Seed of the tiny random backbones and of the tests' random data "
+             f"(default: ${SEED_VARIABLE}, else 0). tests/seed_sweep.py loops over seeds.",
+    )
+
+
+def seed_from_config(config) -> int:
+    """The session's test seed: `--seed`, else $KT_TEST_SEED, else 0."""
+    option = config.getoption("--seed")
+    if option is not None:
+        return option
+    value = os.environ.get(SEED_VARIABLE, "0")
+    try:
+        return int(value)
+    except ValueError:
+        raise pytest.UsageError(f"{SEED_VARIABLE} must be an integer. Received: {SEED_VARIABLE}={value!r}") from None
+
+
+@pytest.fixture(scope="session")
+def test_seed(pytestconfig) -> int:
+    """Seed for anything random a test builds itself (tiny models, random data)."""
+    return seed_from_config(pytestconfig)
+
+
+def pytest_report_header(config):
+    return f"kerastune_nlp test seed: {seed_from_config(config)} (--seed / ${SEED_VARIABLE})"
+
+
+def seed_weights(model, seed: int, initializer_range: float = 0.02) -> None:
+    """Sets every weight of `model` from a generator seeded with `seed`.
+
+    transformers' TF initialisers ignore TensorFlow's global seed, so a tiny
+    backbone built twice differs. Drawn here as the HF initialisers do:
+    LayerNorm scales one, biases and LayerNorm offsets zero, everything else
+    (kernels, embedding tables) truncated normal with `initializer_range`.
+    """
+    rng = np.random.default_rng(seed)
+    values = []
+    for weight in model.weights:
+        leaf = weight.name.rsplit("/", 1)[-1].split(":")[0]
+        shape = tuple(weight.shape)
+        if leaf == "gamma":
+            values.append(np.ones(shape, np.float32))
+        elif leaf in ("beta", "bias"):
+            values.append(np.zeros(shape, np.float32))
+        else:
+            values.append((_truncated_normal(rng, shape) * initializer_range).astype(np.float32))
+    model.set_weights(values)
+
+
+def _truncated_normal(rng, shape) -> np.ndarray:
+    """Standard normal draws, those beyond two standard deviations drawn again (as TruncatedNormal)."""
+    values = rng.standard_normal(shape)
+    outside = np.abs(values) > 2.0
+    while outside.any():
+        values[outside] = rng.standard_normal(int(outside.sum()))
+        outside = np.abs(values) > 2.0
+    return values
+
+
+def make_tiny_backbone(directory: Path, family: str, seed: int = 0) -> Path:
+    """Writes a 2-layer, 32-hidden random-init backbone of `family` to `directory`.
+
+    The same `seed` gives the same weights (see `seed_weights`).
+    """
     import transformers
     from transformers import TFAutoModel
 
@@ -146,6 +248,7 @@ def make_tiny_backbone(directory: Path, family: str) -> Path:
     tokenizer.save_pretrained(str(directory))
     model = TFAutoModel.from_config(config)
     model(model.dummy_inputs)
+    seed_weights(model, seed, config.initializer_range)
     model.save_pretrained(str(directory))
     (directory / "unigram.json").unlink(missing_ok=True)  # tokenizer.json holds it now
     return directory
@@ -155,16 +258,17 @@ ALL_FAMILIES = ("bert", "distilbert", "roberta", "electra", "deberta-v2", "xlm-r
 
 
 @pytest.fixture(scope="session")
-def tiny_backbones(tmp_path_factory) -> dict[str, Path]:
+def tiny_backbones(tmp_path_factory, test_seed) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("backbones")
-    return {family: make_tiny_backbone(root / family, family) for family in ("bert", "distilbert", "roberta")}
+    return {family: make_tiny_backbone(root / family, family, test_seed)
+            for family in ("bert", "distilbert", "roberta")}
 
 
 @pytest.fixture(scope="session")
-def all_tiny_backbones(tiny_backbones, tmp_path_factory) -> dict[str, Path]:
+def all_tiny_backbones(tiny_backbones, tmp_path_factory, test_seed) -> dict[str, Path]:
     """All six families; reuses the three of `tiny_backbones`."""
     root = tmp_path_factory.mktemp("more_backbones")
-    extra = {family: make_tiny_backbone(root / family, family) for family in ALL_FAMILIES
+    extra = {family: make_tiny_backbone(root / family, family, test_seed) for family in ALL_FAMILIES
              if family not in tiny_backbones}
     return {family: {**tiny_backbones, **extra}[family] for family in ALL_FAMILIES}
 

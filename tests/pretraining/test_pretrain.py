@@ -151,7 +151,7 @@ def test_bad_inputs_are_refused_before_training(tiny_bert, corpus_file, tmp_path
     with pytest.raises(RunDirectoryError, match=r"out\.partial' exists but was not created by `kerastune-nlp pretrain"):
         continue_pretraining(corpus_file, output_dir=tmp_path / "out", backbone=backbone)
     small = write_corpus(tmp_path / "small.txt", repeats=1)
-    with pytest.raises(DataFormatError, match=r"too small for one batch: 3 text\(s\) gave 24 tokens, which pack "
+    with pytest.raises(DataFormatError, match=r"too small for one batch: 3 text\(s\) gave 25 tokens, which pack "
                                               r"into 1 sequence\(s\) of 32; one batch of 4 needs 4 sequences, i\.e\. "
                                               r"more than 90 tokens"):
         continue_pretraining(small, output_dir=tmp_path / "o", backbone=backbone, config=tiny_config())
