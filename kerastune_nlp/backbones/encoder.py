@@ -1,0 +1,111 @@
+"""Public entry points: `build_encoder` (random init) and `load_encoder` (from a checkpoint).
+
+Example:
+>>> encoder, report = load_encoder("path/to/all-MiniLM-L6-v2")  # doctest: +SKIP
+>>> encoder({"input_ids": ids, "attention_mask": mask, "token_type_ids": types})  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kerastune_nlp.backbones.checkpoint import (
+    LoadReport,
+    find_weights_file,
+    load_weights,
+    open_checkpoint,
+    save_checkpoint,
+)
+from kerastune_nlp.backbones.config import parse_config
+from kerastune_nlp.backbones.layers import skip_initialization
+from kerastune_nlp.backbones.registry import get_family
+from kerastune_nlp.errors import BackboneError
+
+__all__ = ["LoadReport", "build_encoder", "ensure_built", "load_encoder", "save_checkpoint"]
+
+
+def ensure_built(encoder):
+    """Creates the encoder's variables (one call on a 1x1 input); returns the encoder."""
+    from kerastune_nlp._tf import tf
+
+    if not encoder.built:
+        inputs = {
+            "input_ids": tf.zeros([1, 1], tf.int32),
+            "attention_mask": tf.ones([1, 1], tf.int32),
+        }
+        encoder(inputs, training=False)
+    return encoder
+
+
+def build_encoder(config, *, seed=None, name=None, use_pooler=False, num_layers=None, dtype=None):
+    """A randomly initialised, built encoder of the config's family.
+
+    Args:
+        config: path to config.json, dict, or family config (see `parse_config`).
+        seed: int or None. Seeds every initializer: the same seed gives
+            bit-identical weights on every run. Defaults to None (random).
+        name: str or None. Layer name (the variables' top scope). Defaults to
+            the family's base prefix ("bert").
+        use_pooler: bool. Also build the [CLS] pooler. Defaults to False.
+        num_layers: int or None. Keep only the first this many blocks. Defaults to None (all).
+        dtype: dtype policy or None. Defaults to the global policy.
+
+    Example:
+    >>> encoder = build_encoder({"model_type": "bert", "vocab_size": 99, "hidden_size": 32,
+    ...     "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 37}, seed=1)
+    >>> len(encoder.blocks)
+    2
+    """
+    config = parse_config(config)
+    if num_layers is not None:
+        config = config.with_num_layers(num_layers)
+    family = get_family(config.model_type)
+    kwargs = dict(
+        family.encoder_kwargs(config), seed=seed, name=name or family.base_model_prefix, dtype=dtype
+    )
+    if use_pooler:
+        kwargs["use_pooler"] = True
+    return ensure_built(family.encoder_class(**kwargs))
+
+
+def load_encoder(path, *, config=None, use_pooler=False, name=None, dtype=None):
+    """Builds the encoder of a Hugging Face checkpoint and loads every weight into it.
+
+    Args:
+        path: str or Path. A checkpoint folder (config.json + model.safetensors,
+            its shard index, or tf_model.h5) or one of those weight files.
+        config: path, dict or family config, or None to read config.json
+            next to the weights. Defaults to None.
+        use_pooler: bool. Build and load the [CLS] pooler too. Defaults to False.
+        name: str or None. Layer name. Defaults to the family's base prefix.
+        dtype: dtype policy or None. Defaults to the global policy.
+
+    Returns:
+        `(encoder, report)`: the built encoder and a `LoadReport` (tensors
+        loaded, head tensors left out).
+
+    Example:
+    >>> encoder, report = load_encoder("tests/fixtures/encoders/bert")  # doctest: +SKIP
+    """
+    path = Path(path).expanduser()
+    if path.is_dir():
+        weights = find_weights_file(path)
+        directory = path
+    elif path.is_file():
+        weights, directory = path, path.parent
+    else:
+        raise BackboneError(
+            f"Checkpoint not found. Received: `path`={str(path)!r}. Pass a folder holding "
+            "config.json and model.safetensors (or tf_model.h5), or one of those files."
+        )
+    if config is None:
+        config = directory / "config.json"
+    config = parse_config(config)
+    family = get_family(config.model_type)
+    with open_checkpoint(
+        weights
+    ) as source:  # headers first: a broken file fails before any model is built
+        with skip_initialization():  # every weight is overwritten below
+            encoder = build_encoder(config, name=name, use_pooler=use_pooler, dtype=dtype)
+        report = load_weights(encoder, family, source, config.model_type)
+    return encoder, report
