@@ -4,12 +4,16 @@
   pooler and attention projections are (today: of the transformers 4.x TF
   classes the training stages still build).
 - Our own encoders, which load Hugging Face checkpoints directly and are
-  checked against transformers v5 PyTorch outputs (tests/backbones): `layers`
-  (shared pieces), `transformer_encoder` (the BERT-style encoder), one module
-  per family (`bert`, `distilbert`, `roberta`, `electra`, `deberta_v2`),
+  checked against transformers v5 PyTorch outputs (tests/backbones):
+  shared pieces (`activations`, `initializers`, `embeddings`, `layers`),
+  `transformer_encoder` (the BERT-style encoder), one module per family
+  (`bert`, `distilbert`, `roberta`, `electra`, `deberta_v2` with its
+  `deberta_v2_config`, `deberta_v2_attention` and `deberta_v2_layers`),
   `config` (config.json parsing), `registry` (model_type -> family),
-  `checkpoint` (safetensors / tf_model.h5 reading and writing) and `encoder`
-  (`build_encoder`, `load_encoder`).
+  `weight_maps` (Keras variable -> PyTorch tensor name), `checkpoint_files`
+  (reading safetensors / tf_model.h5), `tensor_layouts` (TF names and
+  layouts -> PyTorch's), `checkpoint` (loading into an encoder, saving) and
+  `encoder` (`build_encoder`, `load_encoder`).
 
 Importing this package does not import TensorFlow, so config validation and
 the CLI stay fast; the encoder modules import it when they are imported.

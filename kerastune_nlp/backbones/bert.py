@@ -2,8 +2,8 @@
 
 The reference is transformers' `BertModel` (PyTorch): embeddings (word +
 token type + absolute position, LayerNorm, dropout), post-LN blocks, a
-tanh pooler over [CLS]. `block_weight_map` is shared with RoBERTa and
-ELECTRA, whose blocks are BERT's.
+tanh pooler over [CLS]. `BLOCK_NAMES` and `weight_map` serve RoBERTa and
+ELECTRA too, whose blocks are BERT's.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from kerastune_nlp._tf import keras
 from kerastune_nlp.backbones.config import BertConfig
 from kerastune_nlp.backbones.registry import EncoderFamily, register_family
 from kerastune_nlp.backbones.transformer_encoder import TransformerEncoder
+from kerastune_nlp.backbones.weight_maps import block_weights, dense_weights, embedding_weights
 
 
 @keras.utils.register_keras_serializable(package="kerastune_nlp")
@@ -40,46 +41,17 @@ def encoder_kwargs(config: BertConfig) -> dict:
     )
 
 
-def dense_weights(dense, name: str) -> list:
-    """`(variable, name, layout)` of a Dense layer as an nn.Linear called `name`."""
-    return [(dense.kernel, f"{name}.weight", "linear"), (dense.bias, f"{name}.bias", "copy")]
-
-
-def norm_weights(norm, name: str) -> list:
-    """`(variable, name, layout)` of a LayerNormalization as an nn.LayerNorm called `name`."""
-    return [(norm.gamma, f"{name}.weight", "copy"), (norm.beta, f"{name}.bias", "copy")]
-
-
-def embedding_weights(embeddings, prefix: str = "embeddings") -> list:
-    """Word / position / token-type tables and LayerNorm of a `layers.Embeddings`."""
-    entries = [
-        (embeddings.word_embeddings.embeddings, f"{prefix}.word_embeddings.weight", "copy"),
-        (embeddings.position_embeddings.embeddings, f"{prefix}.position_embeddings.weight", "copy"),
-    ]
-    if embeddings.token_type_embeddings is not None:
-        entries.append(
-            (
-                embeddings.token_type_embeddings.embeddings,
-                f"{prefix}.token_type_embeddings.weight",
-                "copy",
-            )
-        )
-    return entries + norm_weights(embeddings.layer_norm, f"{prefix}.LayerNorm")
-
-
-def block_weight_map(block, prefix: str) -> list:
-    """A `TransformerBlock` as HF's `BertLayer` at `prefix` ("encoder.layer.0")."""
-    attention = block.attention
-    return [
-        *dense_weights(attention.query_dense, f"{prefix}.attention.self.query"),
-        *dense_weights(attention.key_dense, f"{prefix}.attention.self.key"),
-        *dense_weights(attention.value_dense, f"{prefix}.attention.self.value"),
-        *dense_weights(attention.output_dense, f"{prefix}.attention.output.dense"),
-        *norm_weights(block.attention_layer_norm, f"{prefix}.attention.output.LayerNorm"),
-        *dense_weights(block.ffn.intermediate_dense, f"{prefix}.intermediate.dense"),
-        *dense_weights(block.ffn.output_dense, f"{prefix}.output.dense"),
-        *norm_weights(block.output_layer_norm, f"{prefix}.output.LayerNorm"),
-    ]
+# HF's `BertLayer` names of a block's parts (RoBERTa and ELECTRA blocks are BERT's).
+BLOCK_NAMES = {
+    "attention.query_dense": "attention.self.query",
+    "attention.key_dense": "attention.self.key",
+    "attention.value_dense": "attention.self.value",
+    "attention.output_dense": "attention.output.dense",
+    "attention_layer_norm": "attention.output.LayerNorm",
+    "ffn.intermediate_dense": "intermediate.dense",
+    "ffn.output_dense": "output.dense",
+    "output_layer_norm": "output.LayerNorm",
+}
 
 
 def weight_map(encoder) -> list:
@@ -88,7 +60,7 @@ def weight_map(encoder) -> list:
     if encoder.embeddings_project is not None:
         entries += dense_weights(encoder.embeddings_project, "embeddings_project")
     for index, block in enumerate(encoder.blocks):
-        entries += block_weight_map(block, f"encoder.layer.{index}")
+        entries += block_weights(block, f"encoder.layer.{index}", BLOCK_NAMES)
     if encoder.pooler is not None:
         entries += dense_weights(encoder.pooler, "pooler.dense")
     return entries

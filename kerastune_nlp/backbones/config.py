@@ -7,8 +7,9 @@ the tensor shapes: those are required, since a guess would only fail later
 with a shape error. Every error is a `BackboneError` naming the file, the
 field and the fix.
 
-Other families (deberta_v2.py) build their config classes from
-`ConfigFields` and `EncoderConfig` the same way.
+Other families (deberta_v2_config.py) build their config classes from
+`ConfigFields`, `EncoderConfig` and the BERT field readers
+(`read_bert_fields`, `check_bert_fields`) the same way.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import dataclasses
 import json
 from pathlib import Path
 
+from kerastune_nlp.backbones.activations import ACTIVATION_NAMES
 from kerastune_nlp.errors import BackboneError
 
 _REQUIRED = object()
@@ -84,27 +86,6 @@ class ConfigFields:
         return value
 
 
-def _activations():
-    # The activation table lives with the TF code; its names are plain data.
-    return (
-        "gelu",
-        "gelu_python",
-        "gelu_new",
-        "gelu_pytorch_tanh",
-        "gelu_python_tanh",
-        "gelu_fast",
-        "gelu_accurate",
-        "quick_gelu",
-        "relu",
-        "relu6",
-        "silu",
-        "swish",
-        "sigmoid",
-        "tanh",
-        "linear",
-    )
-
-
 @dataclasses.dataclass(frozen=True)
 class EncoderConfig:
     """Base of the family configs: `model_type`, `to_dict`, `num_layers` and `with_num_layers`."""
@@ -125,6 +106,45 @@ class EncoderConfig:
     def with_num_layers(self, num_layers: int):
         """A copy with fewer (or more) blocks, e.g. for a layer-subset student."""
         return dataclasses.replace(self, **{self.LAYERS_FIELD: num_layers})
+
+
+def read_bert_fields(
+    fields: ConfigFields, *, type_vocab_size, layer_norm_eps, pad_token_id
+) -> dict:
+    """The fields BERT-style configs share (DeBERTa-v2's too), with the family's defaults.
+
+    Args:
+        fields: ConfigFields. The config.json being read.
+        type_vocab_size, layer_norm_eps, pad_token_id: the family's defaults
+            (BERT: 2, 1e-12, 0; RoBERTa: pad 1; DeBERTa-v2: 0, 1e-7, 0).
+    """
+    return dict(
+        vocab_size=fields.int("vocab_size"),
+        hidden_size=fields.int("hidden_size"),
+        num_hidden_layers=fields.int("num_hidden_layers"),
+        num_attention_heads=fields.int("num_attention_heads"),
+        intermediate_size=fields.int("intermediate_size"),
+        hidden_act=fields.str("hidden_act", "gelu", ACTIVATION_NAMES),
+        hidden_dropout_prob=fields.float("hidden_dropout_prob", 0.1, 0.0, 1.0, False),
+        attention_probs_dropout_prob=fields.float(
+            "attention_probs_dropout_prob", 0.1, 0.0, 1.0, False
+        ),
+        max_position_embeddings=fields.int("max_position_embeddings", 512),
+        type_vocab_size=fields.int("type_vocab_size", type_vocab_size, minimum=0),
+        initializer_range=fields.float("initializer_range", 0.02),
+        layer_norm_eps=fields.float("layer_norm_eps", layer_norm_eps),
+        pad_token_id=fields.int("pad_token_id", pad_token_id, minimum=0),
+    )
+
+
+def check_bert_fields(fields: ConfigFields, values: dict) -> None:
+    """Checks across `read_bert_fields` values: heads divide the width, eps > 0, pad id fits."""
+    if values["hidden_size"] % values["num_attention_heads"]:
+        fields.fail("num_attention_heads", f"a divisor of hidden_size={values['hidden_size']}")
+    if values["layer_norm_eps"] <= 0:
+        fields.fail("layer_norm_eps", "a positive number")
+    if values["pad_token_id"] >= values["vocab_size"]:
+        fields.fail("pad_token_id", f"below vocab_size={values['vocab_size']}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -162,30 +182,11 @@ class BertConfig(EncoderConfig):
 
     @classmethod
     def _read(cls, fields: ConfigFields) -> dict:
-        values = dict(
-            vocab_size=fields.int("vocab_size"),
-            hidden_size=fields.int("hidden_size"),
-            num_hidden_layers=fields.int("num_hidden_layers"),
-            num_attention_heads=fields.int("num_attention_heads"),
-            intermediate_size=fields.int("intermediate_size"),
-            hidden_act=fields.str("hidden_act", "gelu", _activations()),
-            hidden_dropout_prob=fields.float("hidden_dropout_prob", 0.1, 0.0, 1.0, False),
-            attention_probs_dropout_prob=fields.float(
-                "attention_probs_dropout_prob", 0.1, 0.0, 1.0, False
-            ),
-            max_position_embeddings=fields.int("max_position_embeddings", 512),
-            type_vocab_size=fields.int("type_vocab_size", 2, minimum=0),
-            initializer_range=fields.float("initializer_range", 0.02),
-            layer_norm_eps=fields.float("layer_norm_eps", 1e-12),
-            pad_token_id=fields.int("pad_token_id", cls.PAD_DEFAULT, minimum=0),
+        values = read_bert_fields(
+            fields, type_vocab_size=2, layer_norm_eps=1e-12, pad_token_id=cls.PAD_DEFAULT
         )
         fields.str("position_embedding_type", "absolute", ("absolute",))
-        if values["hidden_size"] % values["num_attention_heads"]:
-            fields.fail("num_attention_heads", f"a divisor of hidden_size={values['hidden_size']}")
-        if values["layer_norm_eps"] <= 0:
-            fields.fail("layer_norm_eps", "a positive number")
-        if values["pad_token_id"] >= values["vocab_size"]:
-            fields.fail("pad_token_id", f"below vocab_size={values['vocab_size']}")
+        check_bert_fields(fields, values)
         return values
 
     @classmethod
@@ -272,7 +273,7 @@ class DistilBertConfig(EncoderConfig):
             n_layers=fields.int("n_layers"),
             n_heads=fields.int("n_heads"),
             hidden_dim=fields.int("hidden_dim"),
-            activation=fields.str("activation", "gelu", _activations()),
+            activation=fields.str("activation", "gelu", ACTIVATION_NAMES),
             dropout=fields.float("dropout", 0.1, 0.0, 1.0, False),
             attention_dropout=fields.float("attention_dropout", 0.1, 0.0, 1.0, False),
             max_position_embeddings=fields.int("max_position_embeddings", 512),

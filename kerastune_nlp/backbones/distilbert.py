@@ -8,10 +8,10 @@ ffn.{lin1,lin2}, output_layer_norm. No pooler.
 from __future__ import annotations
 
 from kerastune_nlp._tf import keras
-from kerastune_nlp.backbones.bert import dense_weights, embedding_weights, norm_weights
 from kerastune_nlp.backbones.config import DistilBertConfig
 from kerastune_nlp.backbones.registry import EncoderFamily, register_family
 from kerastune_nlp.backbones.transformer_encoder import TransformerEncoder
+from kerastune_nlp.backbones.weight_maps import block_weights, embedding_weights
 
 
 @keras.utils.register_keras_serializable(package="kerastune_nlp")
@@ -44,20 +44,23 @@ def encoder_kwargs(config: DistilBertConfig) -> dict:
     )
 
 
+# HF's `TransformerBlock` (DistilBERT) names of a block's parts.
+BLOCK_NAMES = {
+    "attention.query_dense": "attention.q_lin",
+    "attention.key_dense": "attention.k_lin",
+    "attention.value_dense": "attention.v_lin",
+    "attention.output_dense": "attention.out_lin",
+    "attention_layer_norm": "sa_layer_norm",
+    "ffn.intermediate_dense": "ffn.lin1",
+    "ffn.output_dense": "ffn.lin2",
+    "output_layer_norm": "output_layer_norm",
+}
+
+
 def weight_map(encoder) -> list:
     entries = embedding_weights(encoder.embeddings)
     for index, block in enumerate(encoder.blocks):
-        prefix, attention = f"transformer.layer.{index}", block.attention
-        entries += [
-            *dense_weights(attention.query_dense, f"{prefix}.attention.q_lin"),
-            *dense_weights(attention.key_dense, f"{prefix}.attention.k_lin"),
-            *dense_weights(attention.value_dense, f"{prefix}.attention.v_lin"),
-            *dense_weights(attention.output_dense, f"{prefix}.attention.out_lin"),
-            *norm_weights(block.attention_layer_norm, f"{prefix}.sa_layer_norm"),
-            *dense_weights(block.ffn.intermediate_dense, f"{prefix}.ffn.lin1"),
-            *dense_weights(block.ffn.output_dense, f"{prefix}.ffn.lin2"),
-            *norm_weights(block.output_layer_norm, f"{prefix}.output_layer_norm"),
-        ]
+        entries += block_weights(block, f"transformer.layer.{index}", BLOCK_NAMES)
     return entries
 
 

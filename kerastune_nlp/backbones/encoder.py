@@ -9,15 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kerastune_nlp.backbones.checkpoint import (
-    LoadReport,
-    find_weights_file,
-    load_weights,
-    open_checkpoint,
-    save_checkpoint,
-)
+from kerastune_nlp.backbones.checkpoint import LoadReport, load_weights, save_checkpoint
+from kerastune_nlp.backbones.checkpoint_files import find_weights_file, open_checkpoint
 from kerastune_nlp.backbones.config import parse_config
-from kerastune_nlp.backbones.layers import skip_initialization
+from kerastune_nlp.backbones.initializers import skip_initialization
 from kerastune_nlp.backbones.registry import get_family
 from kerastune_nlp.errors import BackboneError
 

@@ -5,7 +5,7 @@ encoders; each family subclass only sets class attributes (`model_type`,
 `position_ids`, `supports_pooler`) and its tensor-name map. The parts other
 code needs are plain attributes:
 
-- `embeddings` (`layers.Embeddings`) and `embeddings_project` (ELECTRA's
+- `embeddings` (`embeddings.Embeddings`) and `embeddings_project` (ELECTRA's
   Dense from `embedding_size` to `hidden_size`, else None): depth group 0;
 - `blocks`: the `TransformerBlock`s bottom first, named "layer_._<i>" under
   the "encoder" scope; each has `attention.{query,key,value,output}_dense`,
@@ -14,20 +14,45 @@ code needs are plain attributes:
 - `pooler`: Dense + tanh over the first token, or None (`use_pooler=False`).
 
 A copy with fewer blocks is `type(encoder).from_config({**encoder.get_config(),
-"num_layers": 3})`.
+"num_layers": 3})`. `read_encoder_inputs` and `encoder_input_names` are the
+input contract that `DebertaV2Encoder` shares.
 """
 
 from __future__ import annotations
 
 from kerastune_nlp._tf import keras, tf
+from kerastune_nlp.backbones.embeddings import Embeddings
+from kerastune_nlp.backbones.initializers import make_dense
 from kerastune_nlp.backbones.layers import (
-    Embeddings,
     TransformerBlock,
     attention_bias,
     build_in_scope,
-    make_dense,
+    init_arguments,
 )
 from kerastune_nlp.errors import ConfigError
+
+
+def encoder_input_names(type_vocab_size: int) -> tuple:
+    """The input keys an encoder reads: token types only with more than one type."""
+    names = ("input_ids", "attention_mask")
+    return names + ("token_type_ids",) if type_vocab_size > 1 else names
+
+
+def read_encoder_inputs(inputs, type_vocab_size: int) -> tuple:
+    """`(input_ids, attention_mask, token_type_ids)` of an encoder call (see `TransformerEncoder`).
+
+    A bare tensor is the input ids; a missing mask means all tokens are real;
+    token types are read only when the encoder has a token-type table.
+    """
+    if isinstance(inputs, dict):
+        input_ids = inputs["input_ids"]
+        attention_mask = inputs.get("attention_mask")
+        token_type_ids = inputs.get("token_type_ids") if type_vocab_size else None
+    else:
+        input_ids, attention_mask, token_type_ids = inputs, None, None
+    if attention_mask is None:
+        attention_mask = tf.ones_like(input_ids)
+    return input_ids, attention_mask, token_type_ids
 
 
 @keras.utils.register_keras_serializable(package="kerastune_nlp")
@@ -189,8 +214,7 @@ class TransformerEncoder(keras.layers.Layer):
     @property
     def input_names(self) -> tuple:
         """The input keys this encoder reads (token types only with more than one type)."""
-        names = ("input_ids", "attention_mask")
-        return names + ("token_type_ids",) if self.type_vocab_size > 1 else names
+        return encoder_input_names(self.type_vocab_size)
 
     def get_prunable_weights(self) -> list:
         """The blocks' Dense kernels (attention and feed-forward): what magnitude pruning zeroes.
@@ -228,14 +252,9 @@ class TransformerEncoder(keras.layers.Layer):
         super().build(input_shape)
 
     def call(self, inputs, training=None, output_hidden_states=False):
-        if isinstance(inputs, dict):
-            input_ids = inputs["input_ids"]
-            attention_mask = inputs.get("attention_mask")
-            token_type_ids = inputs.get("token_type_ids") if self.type_vocab_size else None
-        else:
-            input_ids, attention_mask, token_type_ids = inputs, None, None
-        if attention_mask is None:
-            attention_mask = tf.ones_like(input_ids)
+        input_ids, attention_mask, token_type_ids = read_encoder_inputs(
+            inputs, self.type_vocab_size
+        )
         hidden_states = self.embeddings(input_ids, token_type_ids, training=training)
         if self.embeddings_project is not None:
             hidden_states = self.embeddings_project(hidden_states)
@@ -252,24 +271,4 @@ class TransformerEncoder(keras.layers.Layer):
         return outputs
 
     def get_config(self):
-        config = super().get_config()
-        config.update(
-            vocab_size=self.vocab_size,
-            hidden_size=self.hidden_size,
-            num_layers=self.num_layers,
-            num_heads=self.num_heads,
-            intermediate_size=self.intermediate_size,
-            hidden_act=self.hidden_act,
-            dropout=self.dropout,
-            attention_dropout=self.attention_dropout,
-            max_position_embeddings=self.max_position_embeddings,
-            type_vocab_size=self.type_vocab_size,
-            layer_norm_eps=self.layer_norm_eps,
-            initializer_range=self.initializer_range,
-            pad_token_id=self.pad_token_id,
-            embedding_size=self.embedding_size,
-            sinusoidal_positions=self.sinusoidal_positions,
-            use_pooler=self.use_pooler,
-            seed=self.seed,
-        )
-        return config
+        return {**super().get_config(), **init_arguments(self, TransformerEncoder)}

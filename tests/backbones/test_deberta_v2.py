@@ -18,6 +18,11 @@ from safetensors.numpy import load_file, save_file
 
 from kerastune_nlp._tf import keras, tf
 from kerastune_nlp.backbones import deberta_v2
+from kerastune_nlp.backbones.deberta_v2_attention import (
+    build_relative_position,
+    make_log_bucket_position,
+)
+from kerastune_nlp.backbones.deberta_v2_config import DebertaV2Config
 from kerastune_nlp.backbones.checkpoint import save_checkpoint
 from kerastune_nlp.backbones.config import parse_config, read_config_json
 from kerastune_nlp.backbones.encoder import build_encoder, load_encoder
@@ -249,7 +254,7 @@ def test_save_checkpoint_round_trip(tmp_path):
 
 def test_config_reads_the_older_string_forms():
     config = parse_config(_config(pos_att_type="p2c|c2p", norm_rel_ebd="layer_norm"))
-    assert isinstance(config, deberta_v2.DebertaV2Config)
+    assert isinstance(config, DebertaV2Config)
     assert config.pos_att_type == ("p2c", "c2p") and config.embedding_size == config.hidden_size
 
 
@@ -288,11 +293,11 @@ def test_no_pooler():
 
 def test_log_buckets_keep_short_distances_and_compress_long_ones():
     distances = tf.range(-600, 601)
-    buckets = deberta_v2.make_log_bucket_position(distances, 256, 512).numpy()
+    buckets = make_log_bucket_position(distances, 256, 512).numpy()
     assert (buckets[600 - 128 : 600 + 129] == np.arange(-128, 129)).all()  # |d| <= 128 kept
     assert (
         buckets[600 + 511] == 255 and buckets[600 - 511] == -255
     )  # max_position - 1 -> bucket_size - 1
     assert (np.diff(buckets) >= 0).all()
-    relative = deberta_v2.build_relative_position(3, 3).numpy()
+    relative = build_relative_position(3, 3).numpy()
     assert relative.tolist() == [[0, -1, -2], [1, 0, -1], [2, 1, 0]]

@@ -14,10 +14,12 @@ import numpy as np
 import pytest
 
 from kerastune_nlp._tf import keras, tf
-from kerastune_nlp.backbones.checkpoint import open_checkpoint, save_checkpoint, tf_to_pytorch_name
+from kerastune_nlp.backbones.activations import get_activation
+from kerastune_nlp.backbones.checkpoint import save_checkpoint
+from kerastune_nlp.backbones.checkpoint_files import open_checkpoint
 from kerastune_nlp.backbones.config import parse_config
 from kerastune_nlp.backbones.encoder import build_encoder, load_encoder
-from kerastune_nlp.backbones.layers import get_activation
+from kerastune_nlp.backbones.tensor_layouts import tf_to_pytorch_name
 from kerastune_nlp.models.backbones import KNOWN_BACKBONES, resolve_backbone
 from kerastune_nlp.errors import BackboneError, ConfigError, UnsafeCheckpointError
 
