@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from kerastune_nlp.errors import ConfigError, DataFileNotFoundError, DataFormatError, RunDirectoryError
 from kerastune_nlp.pretraining import continue_pretraining
 
-from .conftest import tiny_config, write_corpus
+from .conftest import SENTENCES, tiny_config, write_corpus
 
 
 def _encoder_weights(model) -> dict:
@@ -19,6 +20,16 @@ def _encoder_weights(model) -> dict:
 
     encoder = encoder_layer(model)
     return {w.name.split("/", 1)[1]: w.numpy() for w in encoder.weights if "pooler" not in w.name}
+
+
+def _uniform_and_frequency_losses(backbone_dir) -> tuple[float, float]:
+    """Masked-LM losses (nats) of a uniform guess over the vocab and of knowing only sub-token frequencies."""
+    from kerastune_nlp.models.backbones import load_tokenizer
+
+    tokenizer = load_tokenizer(backbone_dir)
+    counts = Counter(i for text in SENTENCES for i in tokenizer(text, add_special_tokens=False)["input_ids"])
+    shares = np.array(list(counts.values())) / sum(counts.values())
+    return float(np.log(len(tokenizer))), float(-(shares * np.log(shares)).sum())
 
 
 def test_the_adapted_backbone_is_a_folder_the_resolver_loads(tiny_pretrained):
@@ -53,11 +64,23 @@ def test_a_tiny_model_learns_the_domain_text(tiny_pretrained, tiny_bert):
     assert corpus["train"]["texts"] == 108 and corpus["held_out"]["texts"] == 12 and corpus["kind"] == "text-file"
     before, after = report["eval"]["before"], report["eval"]["after"]
     assert before["masked_tokens"] == after["masked_tokens"] > 10
-    assert after["loss"] < before["loss"] - 1.0 and after["perplexity"] < before["perplexity"] / 3
-    assert after["masked_accuracy"] >= before["masked_accuracy"]
+    # What the tiny model can learn in 6 epochs is the word frequencies, not yet the context
+    # (~900 steps away, see conftest). So it must start at the loss of a uniform guess, ln(vocab)
+    # (a random head of 0.02-scale weights gives near-equal logits), and end closer to the loss of
+    # knowing the corpus's sub-token frequencies than to that: bounds that hold for any
+    # initialisation (seeds 0-15: 4.79-4.90 before, 3.26-3.69 after, midpoint 4.12).
+    uniform, frequencies = _uniform_and_frequency_losses(tiny_bert)
+    midpoint = (uniform + frequencies) / 2
+    assert abs(before["loss"] - uniform) < 0.3
+    assert after["loss"] < midpoint and after["perplexity"] == pytest.approx(np.exp(after["loss"]), rel=1e-3)
     losses = [entry["loss"] for entry in report["history"]]
-    assert len(losses) == 6 and losses[-1] < losses[0] - 1.0
-    assert report["history"][-1]["masked_accuracy"] > report["history"][0]["masked_accuracy"]
+    assert len(losses) == 6 and losses[-1] < midpoint < losses[0]
+    # Masked accuracy is not asserted to rise: knowing frequencies but not context, the model
+    # guesses 0 or 1 of the 17 held-out masked tokens whichever way its initialisation falls
+    # (seed 7: 1/17 before, 0/17 after). It must be a true count, though.
+    for scores in (before, after):
+        correct = scores["masked_accuracy"] * scores["masked_tokens"]
+        assert correct == pytest.approx(round(correct), abs=1e-4)  # the report rounds to 6 decimals
     # The encoder was trained too, not only the new head.
     start = _encoder_weights(load_pretrained_backbone(resolve_backbone(str(tiny_bert))))
     trained = _encoder_weights(tiny_pretrained.model)
