@@ -1,8 +1,8 @@
 """Transformer encoders: our own Keras implementations and what the stages need to know of them.
 
-- `families`: per architecture family, where the embeddings, encoder blocks,
-  pooler and attention projections are (today: of the transformers 4.x TF
-  classes the training stages still build).
+- `families`: where the embeddings, encoder blocks, pooler and attention
+  projections are, in our encoders (one uniform surface) and, per family,
+  in the transformers 4.x TF classes the training stages still build.
 - Our own encoders, which load Hugging Face checkpoints directly and are
   checked against transformers v5 PyTorch outputs (tests/backbones):
   shared pieces (`activations`, `initializers`, `embeddings`, `layers`),

@@ -89,6 +89,8 @@ class DebertaV2Encoder(keras.layers.Layer):
 
     model_type = "deberta-v2"
     supports_pooler = False
+    # How `backbones.families` (which must not import TensorFlow) recognises our encoders.
+    is_own_encoder = True
 
     def __init__(
         self,
@@ -239,6 +241,31 @@ class DebertaV2Encoder(keras.layers.Layer):
     def input_names(self) -> tuple:
         """The input keys this encoder reads (token types only with more than one type)."""
         return encoder_input_names(self.type_vocab_size)
+
+    def get_prunable_weights(self) -> list:
+        """The blocks' Dense kernels: what magnitude pruning zeroes (see `TransformerEncoder`).
+
+        The attention and feed-forward projections, and the relative
+        projections `pos_key_dense` / `pos_query_dense` where the config has
+        them (`share_att_key=False`). Embeddings, the relative table, the
+        convolution, LayerNorms and biases are kept dense.
+        """
+        kernels = []
+        for block in self.blocks:
+            attention, ffn = block.attention, block.ffn
+            for dense in (
+                attention.query_dense,
+                attention.key_dense,
+                attention.value_dense,
+                attention.output_dense,
+                attention.pos_key_dense,
+                attention.pos_query_dense,
+                ffn.intermediate_dense,
+                ffn.output_dense,
+            ):
+                if dense is not None:
+                    kernels.append(dense.kernel)
+        return kernels
 
     def build(self, input_shape=None):
         build_in_scope(self.embeddings, None)

@@ -1,12 +1,22 @@
 """What each Transformer family calls its parts, in one table.
 
-Freezing, layer-wise learning rates, gradual unfreezing, BitFit, LoRA and the
-unused-pooler freeze all need to find the same parts of a Hugging Face TF
-backbone: its main layer, embeddings, encoder blocks, pooler and attention
-projections. Each family below says where they are (checked against the TF
-classes of transformers 4.57); unknown model types get `DEFAULT`, the names
-most BERT-like families share, with a warning, and the functions raise
-`ConfigError` naming the options that need the missing part.
+Freezing, layer-wise learning rates, gradual unfreezing, BitFit, LoRA, pruning
+and the unused-pooler freeze all need to find the same parts of a backbone:
+its main layer, embeddings, encoder blocks, pooler and attention projections.
+Two kinds of backbone are served:
+
+- Our own encoders (`TransformerEncoder` and its family subclasses,
+  `DebertaV2Encoder`), recognised by their class attribute `is_own_encoder`:
+  every family has the same attributes (`blocks`, `embeddings`,
+  `embeddings_project`, `rel_embeddings`, `rel_layer_norm`, `conv`, `pooler`,
+  `attention.{query,key,value,output}_dense`), so one entry, `OWN_ENCODER`,
+  describes them all.
+- The Hugging Face TF classes of transformers 4.x, by `config.model_type`:
+  each family below says where its parts are (checked against
+  transformers 4.57); unknown model types get `DEFAULT`, the names most
+  BERT-like families share, with a warning.
+
+The functions raise `ConfigError` naming the options that need a missing part.
 
 Depth groups of variables (used by layer-wise decay and gradual unfreezing):
 0 the embeddings, 1..L the encoder blocks bottom first, L+1 everything else
@@ -21,12 +31,17 @@ Depth groups of variables (used by layer-wise decay and gradual unfreezing):
 - DeBERTa-v2's optional `encoder/conv` (v2-xlarge) mixes block 0's output
   with its input, right after block 0: group 1.
 
-Paths are attribute paths from the main layer ("encoder.LayerNorm"); the
-variable names of those parts start with the same scopes
+Paths are attribute paths from the main layer ("encoder.LayerNorm"). In the
+HF classes the variable names of those parts start with the same scopes
 (".../deberta/encoder/LayerNorm/gamma:0"), so one path serves both for
-finding objects (freezing) and for naming variables (groups).
+finding objects (freezing) and for naming variables (groups). Our encoders
+keep the parts in flat attributes (`rel_layer_norm`) but name their
+variables with the HF scopes ("deberta/encoder/LayerNorm/gamma:0",
+"bert/encoder/layer_._3/attention/query/kernel:0"), so `OWN_ENCODER` lists
+those scopes separately (`embedding_scopes`, `first_layer_scopes`).
 
-This module does not import TensorFlow: it only follows attributes and names.
+This module does not import TensorFlow: it only follows attributes and names
+(our encoders are recognised by a class attribute, not by `isinstance`).
 """
 
 from __future__ import annotations
@@ -56,9 +71,10 @@ class Family:
     """Where one architecture family keeps its parts.
 
     Args:
-        name: str. The family's `model_type` (or "default").
-        encoder: tuple of str. Paths (from the main layer) of the object whose
-            `.layer` list holds the blocks, tried in order.
+        name: str. The family's `model_type` ("default" for unknown types,
+            "kerastune_nlp" for our encoders).
+        encoder: tuple of str. Paths (from the main layer) of the list of
+            blocks, tried in order ("encoder.layer").
         embeddings: tuple of str. Paths of the parts in depth group 0; the
             first is required, the others exist only in some configs.
         projections: dict. LoRA target ("query", "key", "value", "output")
@@ -70,6 +86,11 @@ class Family:
             base model has none. Defaults to "pooler".
         num_layers_attributes: tuple of str. Config attributes holding the
             number of blocks, tried in order. Defaults to ("num_hidden_layers",).
+        embedding_scopes: tuple of str or None. Variable scopes of the
+            `embeddings` parts, when they differ from the attribute paths.
+            Defaults to None (the paths).
+        first_layer_scopes: tuple of str or None. The same for
+            `first_layer_extras`. Defaults to None (the paths).
     """
 
     name: str
@@ -79,22 +100,24 @@ class Family:
     first_layer_extras: tuple[str, ...] = ()
     pooler: str | None = "pooler"
     num_layers_attributes: tuple[str, ...] = ("num_hidden_layers",)
+    embedding_scopes: tuple[str, ...] | None = None
+    first_layer_scopes: tuple[str, ...] | None = None
 
 
 FAMILIES = {
     family.name: family
     for family in (
-        Family("bert", ("encoder",), ("embeddings",), _BERT_PROJECTIONS),
-        Family("roberta", ("encoder",), ("embeddings",), _BERT_PROJECTIONS),
+        Family("bert", ("encoder.layer",), ("embeddings",), _BERT_PROJECTIONS),
+        Family("roberta", ("encoder.layer",), ("embeddings",), _BERT_PROJECTIONS),
         # TFXLMRobertaModel's base_model_prefix is "roberta", as in RoBERTa.
-        Family("xlm-roberta", ("encoder",), ("embeddings",), _BERT_PROJECTIONS),
+        Family("xlm-roberta", ("encoder.layer",), ("embeddings",), _BERT_PROJECTIONS),
         # No pooler in TFElectraModel; embeddings_project exists only when
         # embedding_size != hidden_size (as in the released checkpoints).
-        Family("electra", ("encoder",), ("embeddings", "embeddings_project"), _BERT_PROJECTIONS,
-               pooler=None),
+        Family("electra", ("encoder.layer",), ("embeddings", "embeddings_project"),
+               _BERT_PROJECTIONS, pooler=None),
         # TFTransformer ("transformer") holds the blocks; the config says n_layers.
         Family(
-            "distilbert", ("transformer",), ("embeddings",),
+            "distilbert", ("transformer.layer",), ("embeddings",),
             {
                 "query": (("q_lin", "SelfAttention"),),
                 "key": (("k_lin", "SelfAttention"),),
@@ -107,7 +130,7 @@ FAMILIES = {
         # no pooler (ContextPooler lives in the task classes). With share_att_key=False the attention also has
         # pos_key_proj / pos_query_proj for the relative positions: not targets.
         Family(
-            "deberta-v2", ("encoder",),
+            "deberta-v2", ("encoder.layer",),
             ("embeddings", "encoder.rel_embeddings", "encoder.LayerNorm"),
             {
                 "query": (("query_proj", "SelfAttention"),),
@@ -123,7 +146,7 @@ FAMILIES = {
 # Unknown model types: the names BERT-like families share, and every known
 # projection name without the owner check, so LoRA still finds what it can.
 DEFAULT = Family(
-    "default", ("encoder", "transformer"), ("embeddings",),
+    "default", ("encoder.layer", "transformer.layer"), ("embeddings",),
     {
         "query": (("query", None), ("q_lin", None), ("query_proj", None)),
         "key": (("key", None), ("k_lin", None), ("key_proj", None)),
@@ -132,6 +155,24 @@ DEFAULT = Family(
     },
     num_layers_attributes=("num_hidden_layers", "n_layers", "num_layers"),
 )
+
+# Our own encoders, every family alike (see transformer_encoder.py, deberta_v2.py).
+# The FFN's `output_dense` is not the attention output: hence the owner check
+# (MultiHeadSelfAttention, DisentangledSelfAttention). DeBERTa's relative
+# projections `pos_key_dense` / `pos_query_dense` are not targets, as above.
+OWN_ENCODER = Family(
+    "kerastune_nlp", ("blocks",),
+    ("embeddings", "embeddings_project", "rel_embeddings", "rel_layer_norm"),
+    {target: ((f"{target}_dense", "Attention"),) for target in ("query", "key", "value", "output")},
+    first_layer_extras=("conv",),
+    num_layers_attributes=("num_layers",),
+    embedding_scopes=(
+        "embeddings", "embeddings_project", "encoder.rel_embeddings", "encoder.LayerNorm"
+    ),
+    first_layer_scopes=("encoder.conv",),
+)
+# The class attribute our encoders set to True.
+OWN_ENCODER_MARKER = "is_own_encoder"
 
 # Names of bias-like variables (Dense / conv `bias`, LayerNorm `beta`) for BitFit.
 BIAS_NAMES = ("bias", "beta")
@@ -149,21 +190,31 @@ def _scope_pattern(paths) -> re.Pattern:
 
 # variable_group gets only a variable, not its model, so names are matched
 # against every family's parts at once; the scopes do not collide.
-_EMBEDDING_SCOPES = _scope_pattern(p for f in (*FAMILIES.values(), DEFAULT) for p in f.embeddings)
+_ALL = (*FAMILIES.values(), DEFAULT, OWN_ENCODER)
+_EMBEDDING_SCOPES = _scope_pattern(p for f in _ALL for p in f.embedding_scopes or f.embeddings)
 _FIRST_LAYER_SCOPES = _scope_pattern(
-    p for f in (*FAMILIES.values(), DEFAULT) for p in f.first_layer_extras
+    p for f in _ALL for p in f.first_layer_scopes or f.first_layer_extras
 )
+
+
+def is_own_encoder(backbone) -> bool:
+    """Whether `backbone` is one of our encoders (`TransformerEncoder`, `DebertaV2Encoder`)."""
+    return getattr(type(backbone), OWN_ENCODER_MARKER, False) is True
 
 
 def family_of(backbone_or_config) -> Family:
     """The `Family` of a backbone, a config or a `model_type` string.
 
-    Unknown or missing model types get `DEFAULT` (logged once per type).
+    Our own encoders get `OWN_ENCODER`; HF backbones and configs the entry of
+    their `model_type`; unknown or missing model types `DEFAULT` (logged once
+    per type).
 
     Example:
     >>> family_of("distilbert").encoder
-    ('transformer',)
+    ('transformer.layer',)
     """
+    if is_own_encoder(backbone_or_config):
+        return OWN_ENCODER
     if isinstance(backbone_or_config, str):
         model_type = backbone_or_config
     else:
@@ -184,12 +235,14 @@ def family_of(backbone_or_config) -> Family:
 
 
 def main_layer(backbone):
-    """The backbone's main layer (`backbone.<base_model_prefix>`), or the backbone itself."""
+    """An HF backbone's main layer (`backbone.<base_model_prefix>`); ours is its own."""
+    if is_own_encoder(backbone):
+        return backbone
     return getattr(backbone, getattr(backbone, "base_model_prefix", "") or "", backbone)
 
 
 def num_layers(backbone_config) -> int:
-    """Number of encoder blocks, from the config."""
+    """Number of encoder blocks, from a config (HF or ours) or one of our encoders."""
     attributes = family_of(backbone_config).num_layers_attributes + DEFAULT.num_layers_attributes
     for attribute in attributes:
         value = getattr(backbone_config, attribute, None)
@@ -231,13 +284,12 @@ def encoder_layers(backbone) -> list:
     main = main_layer(backbone)
     for path in family.encoder:
         found = _find(main, path)
-        layers = getattr(found[2], "layer", None) if found else None
-        if layers:
-            return list(layers)
+        if found and found[2]:
+            return list(found[2])
     raise ConfigError(
         f"Cannot find the encoder layers of {type(backbone).__name__} (looked for "
-        f"{[path + '.layer' for path in family.encoder]} under its main layer), which "
-        "freeze_layers needs. Train without freeze_layers."
+        f"{list(family.encoder)} under its main layer), which freeze_layers needs. "
+        "Train without freeze_layers."
     )
 
 
@@ -249,7 +301,7 @@ def first_layer_extras(backbone) -> list[tuple]:
 
 
 def pooler(backbone):
-    """The pooler over [CLS], or None (DistilBERT, ELECTRA, DeBERTa-v2 have none)."""
+    """The pooler over [CLS], or None (DistilBERT, ELECTRA, DeBERTa-v2; ours without a pooler)."""
     path = family_of(backbone).pooler
     found = _find(main_layer(backbone), path) if path else None
     return found[2] if found else None

@@ -103,6 +103,8 @@ class TransformerEncoder(keras.layers.Layer):
     model_type = "transformer"
     position_ids = "absolute"
     supports_pooler = True
+    # How `backbones.families` (which must not import TensorFlow) recognises our encoders.
+    is_own_encoder = True
 
     def __init__(
         self,

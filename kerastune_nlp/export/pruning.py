@@ -9,9 +9,11 @@ before and after, and the task metric of the run and of its pruned copy.
 
 Why it is built this way (tfmot 0.8.1, see DESIGN.md):
 
-- tfmot cannot look inside a Hugging Face TF model ("Subclassed models are
-  not supported currently"). The backbone goes into a layer that is also a
-  tfmot `PrunableLayer` and `prune_low_magnitude` wraps that layer; the
+- Our own encoders list their block kernels themselves
+  (`get_prunable_weights`), so `prune_low_magnitude` wraps the encoder
+  layer as it is. tfmot cannot look inside a Hugging Face TF model
+  ("Subclassed models are not supported currently"): that backbone goes
+  into a layer that is also a tfmot `PrunableLayer` first. Either way the
   training model reuses the run model's own head layers, so the training
   model and the plain model share every variable.
 - The schedule is fitted to the run: tfmot's default frequency (100 steps)
@@ -149,6 +151,8 @@ def encoder_kernels(backbone) -> list:
     from kerastune_nlp._tf import keras
     from kerastune_nlp.backbones import families
 
+    if families.is_own_encoder(backbone):
+        return backbone.get_prunable_weights()  # exactly what tfmot masks
     try:
         blocks = families.encoder_layers(backbone)
     except ConfigError as error:
@@ -191,7 +195,7 @@ def _import_tfmot():
 
 
 def _prunable_backbone(tfmot, backbone, input_names):
-    """The HF backbone as one layer tfmot can wrap: a list of input tensors -> last hidden state.
+    """An HF backbone as one layer tfmot can wrap: a list of input tensors -> last hidden state.
 
     A training-time object only (never saved), so it has no `get_config`.
     """
@@ -219,16 +223,27 @@ def _prunable_backbone(tfmot, backbone, input_names):
 
 
 def pruning_model(tfmot, model, backbone, input_names, plan: PruningPlan):
-    """A training model sharing `model`'s variables, with the backbone under a pruning wrapper."""
-    from kerastune_nlp._tf import keras
+    """A training model sharing `model`'s variables, with the backbone under a pruning wrapper.
 
-    hidden = backbone.output.last_hidden_state
-    head = keras.Model(hidden, model.output, name="head")  # the run model's own head layers
+    Returns `(training model, the tfmot wrapper)`; the wrapper's `pruning_vars`
+    hold `(kernel, mask, threshold)` of every pruned kernel.
+    """
+    from kerastune_nlp._tf import keras
+    from kerastune_nlp.backbones import families
+
     inputs = {name: keras.Input(shape=(None,), dtype="int32", name=name) for name in input_names}
-    wrapped = tfmot.sparsity.keras.prune_low_magnitude(_prunable_backbone(tfmot, backbone, input_names),
-                                                       pruning_schedule=plan.schedule(tfmot))
-    outputs = head(wrapped([inputs[name] for name in input_names]))
-    return keras.Model(inputs, outputs, name="pruning"), wrapped
+    schedule = plan.schedule(tfmot)
+    if families.is_own_encoder(backbone):
+        hidden = backbone.output  # the last hidden state: what the run model's head reads
+        wrapped = tfmot.sparsity.keras.prune_low_magnitude(backbone, pruning_schedule=schedule)
+        features = wrapped(inputs)
+    else:
+        hidden = backbone.output.last_hidden_state
+        prunable = _prunable_backbone(tfmot, backbone, input_names)
+        wrapped = tfmot.sparsity.keras.prune_low_magnitude(prunable, pruning_schedule=schedule)
+        features = wrapped([inputs[name] for name in input_names])
+    head = keras.Model(hidden, model.output, name="head")  # the run model's own head layers
+    return keras.Model(inputs, head(features), name="pruning"), wrapped
 
 
 def prune_run(run_dir, output_dir=None, *, sparsity: float = 0.5, epochs: int = 1,

@@ -307,7 +307,8 @@ def freeze_unused_pooler(backbone) -> None:
 
     Our heads read hidden states, never the pooler output, so it gets no
     gradient; training it would only cost optimizer slots and warnings.
-    DistilBERT, ELECTRA and DeBERTa-v2 base models have no pooler.
+    DistilBERT, ELECTRA and DeBERTa-v2 base models have no pooler, nor do our
+    encoders built without `use_pooler`.
     """
     pooler = families.pooler(backbone)
     if pooler is not None:

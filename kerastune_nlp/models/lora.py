@@ -1,8 +1,9 @@
-"""LoRA (Hu et al. 2021, arXiv:2106.09685) for Hugging Face TF backbones.
+"""LoRA (Hu et al. 2021, arXiv:2106.09685) for our encoders and the Hugging Face TF backbones.
 
 `add_lora` swaps chosen attention projections of a built backbone for
-`LoRADense` wrappers and freezes every other backbone weight, so only the
-low-rank pairs (a few % of the weights) train. `merge_lora` folds the pairs
+`LoRADense` wrappers (our attention layers look their Dense attributes up at
+call time, as the HF layers do) and freezes every other backbone weight, so
+only the low-rank pairs (a few % of the weights) train. `merge_lora` folds the pairs
 back into the original kernels and restores the original layer structure, so
 weights saved afterwards load into a plain, un-wrapped model.
 """
@@ -16,9 +17,9 @@ from kerastune_nlp.backbones import families
 from kerastune_nlp.config import LORA_TARGETS
 from kerastune_nlp.errors import ConfigError
 
-# Which attribute holds each target projection in which family (BERT's
-# `query`, DistilBERT's `q_lin`, DeBERTa-v2's `query_proj`, ...) is in
-# `kerastune_nlp.backbones.families`.
+# Which attribute holds each target projection (our encoders' `query_dense`;
+# in the HF classes BERT's `query`, DistilBERT's `q_lin`, DeBERTa-v2's
+# `query_proj`, ...) is in `kerastune_nlp.backbones.families`.
 
 # Set on each layer add_lora freezes: its `trainable` flag before freezing.
 _FLAG = "_kerastune_lora_was_trainable"
@@ -73,7 +74,8 @@ class LoRADense(keras.layers.Layer):
         super().build(input_shape)
 
     def call(self, inputs, training=None):
-        # HF layers call `self.query(inputs=hidden)` or `self.q_lin(query)`.
+        # HF layers call `self.query(inputs=hidden)` or `self.q_lin(query)`,
+        # ours `self.query_dense(hidden)`.
         update = self.lora_dropout(inputs, training=training)
         update = tf.tensordot(update, tf.cast(self.lora_a, inputs.dtype), axes=1)
         update = tf.tensordot(update, tf.cast(self.lora_b, inputs.dtype), axes=1)
@@ -115,7 +117,8 @@ def add_lora(
     the train step.
 
     Args:
-        backbone: a built `TFPreTrainedModel` (or any built Keras layer).
+        backbone: a built encoder of ours (`TransformerEncoder`, `DebertaV2Encoder`), a
+            built `TFPreTrainedModel`, or any built Keras layer.
         rank: int. LoRA rank. Defaults to 8.
         alpha: float. LoRA scale numerator. Defaults to 16.0.
         dropout: float in [0, 1). Dropout on the LoRA input. Defaults to 0.0.
@@ -154,8 +157,9 @@ def add_lora(
                 continue
             if not base.built:
                 raise ConfigError(
-                    f"`backbone` is not built ({base.name!r} has no kernel yet). Call it once, e.g. "
-                    "`backbone(backbone.dummy_inputs)`, or load it with weights before `add_lora`."
+                    f"`backbone` is not built ({base.name!r} has no kernel yet). Build it before "
+                    "`add_lora`: `backbones.encoder.ensure_built(encoder)` for ours, "
+                    "`backbone(backbone.dummy_inputs)` for an HF model, or load it with weights."
                 )
             wrapper = LoRADense(base, rank, alpha, dropout, seed=None if seed is None else seed + wrapped)
             _set_flag(base, True)  # the wrapper froze it; merge_lora unfreezes it

@@ -181,7 +181,8 @@ def test_unknown_family_falls_back_with_a_warning_and_clear_errors(caplog):
     with caplog.at_level(logging.WARNING, logger="kerastune_nlp.backbones"):
         assert families.family_of("no-such-type") is families.DEFAULT
     assert "no-such-type" in caplog.text
-    assert families.family_of(types.SimpleNamespace(model_type="distilbert")).encoder == ("transformer",)
+    distilbert = families.family_of(types.SimpleNamespace(model_type="distilbert"))
+    assert distilbert.encoder == ("transformer.layer",)
     assert families.num_layers(types.SimpleNamespace(model_type="distilbert", n_layers=3)) == 3
     with pytest.raises(ConfigError, match="Train without layerwise_lr_decay"):
         families.num_layers(types.SimpleNamespace(model_type="no-such-type"))
