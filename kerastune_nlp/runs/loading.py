@@ -39,15 +39,15 @@ def rebuild_model(task, manifest, path, batch_size: int = 32):
         `(predictor, backbone)`: a `Predictor` over the model, and the
         backbone layer inside it (for stages that fine-tune or prune it).
     """
-    from transformers import AutoConfig
-
+    from kerastune_nlp.backbones.config import parse_config
+    from kerastune_nlp.errors import BackboneError
     from kerastune_nlp.models import backbones
     from kerastune_nlp.predictor import Predictor
 
     layout = RunLayout(Path(path))
     try:
-        config = AutoConfig.from_pretrained(str(layout / RunLayout.BACKBONE_CONFIG))
-    except (OSError, ValueError) as error:
+        config = parse_config(layout / RunLayout.BACKBONE_CONFIG / "config.json")
+    except BackboneError as error:
         raise RunDirectoryError(f"Cannot read the backbone config in {str(layout.root)!r}: {error}. "
                                 "The run directory is damaged; retrain it.") from error
     tokenizer = backbones.load_tokenizer(layout / RunLayout.TOKENIZER)
