@@ -197,3 +197,21 @@ def test_missing_shard_is_named(tiny_bert, tmp_path):
     )
     with pytest.raises(BackboneError, match=r"model-00001-of-00002\.safetensors'.*is missing"):
         backbones.resolve_backbone(str(tmp_path / "model"))
+
+
+def test_an_architecture_we_do_not_implement_is_refused_naming_those_we_do(tiny_bert, tmp_path):
+    import json
+
+    from kerastune_nlp.backbones.registry import implemented_model_types
+
+    folder = tmp_path / "gpt2"
+    shutil.copytree(tiny_bert, folder)
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "model_type": "gpt2"}))
+    resolved = backbones.resolve_backbone(str(folder))
+    expected = r"`model_type` 'gpt2' has no encoder in kerastune_nlp\. Expected one of \[.*'bert'.*'deberta-v2'"
+    with pytest.raises(BackboneError, match=expected):
+        backbones.load_config(resolved)
+    with pytest.raises(BackboneError, match=expected):
+        backbones.load_pretrained_backbone(resolved)
+    assert {"bert", "distilbert", "roberta", "xlm-roberta", "electra", "deberta-v2"} <= set(implemented_model_types())
