@@ -1,4 +1,4 @@
-"""Imports TensorFlow with Keras 2 (`tf_keras`), as the HF TF classes need.
+"""Imports TensorFlow with Keras 2 (`tf_keras`), which our encoders and tfmot use.
 
 Every module that touches TensorFlow imports `tf` and `keras` from here, so the
 `TF_USE_LEGACY_KERAS` switch is set before TensorFlow is first imported and

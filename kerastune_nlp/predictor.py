@@ -227,10 +227,12 @@ class Predictor:
 
     def save_model_files(self, directory) -> None:
         """Writes the weights (model only, no optimizer state), tokenizer and backbone config."""
+        from kerastune_nlp.models import backbones
+
         layout = RunLayout(Path(directory))
         self.model.save_weights(str(layout.weights))
         self.tokenizer.save_pretrained(str(layout / RunLayout.TOKENIZER))
-        self.backbone_config.save_pretrained(str(layout / RunLayout.BACKBONE_CONFIG))
+        backbones.write_config(self.backbone_config, layout / RunLayout.BACKBONE_CONFIG)
 
     @classmethod
     def load(cls, path, batch_size: int = 32, cache_size: int = 1024, threads: int | None = None) -> "Predictor":

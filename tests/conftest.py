@@ -1,10 +1,10 @@
 """Shared fixtures: tiny random-init backbones of six families, saved to disk.
 
 Each is a real Hugging Face model directory (config.json, tokenizer files,
-tf_model.h5) small enough to build and train a step in seconds, so tests
+model.safetensors) small enough to build and train a step in seconds, so tests
 exercise the same loading path as a user's own model folder.
 
-The tiny backbones' weights come from a seeded generator: the same seed gives
+The tiny backbones' weights come from seeded initialisers: the same seed gives
 the same weights on every run and machine. The seed is `--seed N` or the
 environment variable `KT_TEST_SEED` (default 0); `tests/seed_sweep.py` runs
 test files under many seeds, so a test that holds for only some random
@@ -23,7 +23,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from pathlib import Path  # noqa: E402
 
-import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 SEED_VARIABLE = "KT_TEST_SEED"
@@ -140,45 +139,16 @@ def pytest_report_header(config):
     return f"kerastune_nlp test seed: {seed_from_config(config)} (--seed / ${SEED_VARIABLE})"
 
 
-def seed_weights(model, seed: int, initializer_range: float = 0.02) -> None:
-    """Sets every weight of `model` from a generator seeded with `seed`.
-
-    transformers' TF initialisers ignore TensorFlow's global seed, so a tiny
-    backbone built twice differs. Drawn here as the HF initialisers do:
-    LayerNorm scales one, biases and LayerNorm offsets zero, everything else
-    (kernels, embedding tables) truncated normal with `initializer_range`.
-    """
-    rng = np.random.default_rng(seed)
-    values = []
-    for weight in model.weights:
-        leaf = weight.name.rsplit("/", 1)[-1].split(":")[0]
-        shape = tuple(weight.shape)
-        if leaf == "gamma":
-            values.append(np.ones(shape, np.float32))
-        elif leaf in ("beta", "bias"):
-            values.append(np.zeros(shape, np.float32))
-        else:
-            values.append((_truncated_normal(rng, shape) * initializer_range).astype(np.float32))
-    model.set_weights(values)
-
-
-def _truncated_normal(rng, shape) -> np.ndarray:
-    """Standard normal draws, those beyond two standard deviations drawn again (as TruncatedNormal)."""
-    values = rng.standard_normal(shape)
-    outside = np.abs(values) > 2.0
-    while outside.any():
-        values[outside] = rng.standard_normal(int(outside.sum()))
-        outside = np.abs(values) > 2.0
-    return values
-
-
 def make_tiny_backbone(directory: Path, family: str, seed: int = 0) -> Path:
     """Writes a 2-layer, 32-hidden random-init backbone of `family` to `directory`.
 
-    The same `seed` gives the same weights (see `seed_weights`).
+    Our own encoder of the family, built with `seed` (the same seed gives
+    bit-identical weights) and saved with `save_checkpoint`: config.json and
+    model.safetensors in PyTorch naming, as a user's Hugging Face folder.
     """
     import transformers
-    from transformers import TFAutoModel
+
+    from kerastune_nlp.backbones.encoder import build_encoder, save_checkpoint
 
     directory.mkdir(parents=True, exist_ok=True)
     common = dict(max_position_embeddings=64)
@@ -246,10 +216,8 @@ def make_tiny_backbone(directory: Path, family: str, seed: int = 0) -> Path:
         raise ValueError(family)
     tokenizer.model_max_length = config.max_position_embeddings
     tokenizer.save_pretrained(str(directory))
-    model = TFAutoModel.from_config(config)
-    model(model.dummy_inputs)
-    seed_weights(model, seed, config.initializer_range)
-    model.save_pretrained(str(directory))
+    config_dict = {**config.to_dict(), "model_type": config.model_type}
+    save_checkpoint(build_encoder(config_dict, seed=seed), config_dict, directory)
     (directory / "unigram.json").unlink(missing_ok=True)  # tokenizer.json holds it now
     return directory
 

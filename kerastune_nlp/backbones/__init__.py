@@ -1,8 +1,10 @@
 """Transformer encoders: our own Keras implementations and what the stages need to know of them.
 
 - `families`: where the embeddings, encoder blocks, pooler and attention
-  projections are, in our encoders (one uniform surface) and, per family,
-  in the transformers 4.x TF classes the training stages still build.
+  projections are, in our encoders (one uniform surface, what every stage
+  builds) and, per family, in the transformers 4.x TF classes that 0.2
+  built (kept for names such as `variable_group`'s and for HF objects
+  passed in by hand).
 - Our own encoders, which load Hugging Face checkpoints directly and are
   checked against transformers v5 PyTorch outputs (tests/backbones):
   shared pieces (`activations`, `initializers`, `embeddings`, `layers`),

@@ -291,7 +291,7 @@ class DebertaV2Encoder(keras.layers.Layer):
         valid = tf.cast(attention_mask, tf.bool)
         # A pair attends only when query and key are both real tokens (the reference's
         # outer-product mask).
-        pair_mask = valid[:, tf.newaxis, :, tf.newaxis] & valid[:, tf.newaxis, tf.newaxis, :]
+        pair_mask = tf.expand_dims(tf.expand_dims(valid, 1), 3) & tf.expand_dims(tf.expand_dims(valid, 1), 1)
         relative_pos = rel_embeddings = None
         if self.relative_attention:
             length = tf.shape(input_ids)[1]

@@ -48,7 +48,7 @@ def build_relative_position(query_size, key_size, bucket_size: int = -1, max_pos
     Bucketed by `make_log_bucket_position` when both `bucket_size` and
     `max_position` are positive, as the reference.
     """
-    relative_pos = tf.range(query_size)[:, None] - tf.range(key_size)[None, :]
+    relative_pos = tf.expand_dims(tf.range(query_size), 1) - tf.expand_dims(tf.range(key_size), 0)
     if bucket_size > 0 and max_position > 0:
         relative_pos = make_log_bucket_position(relative_pos, bucket_size, max_position)
     return relative_pos
@@ -64,7 +64,7 @@ def _gather_relative(scores, index, transpose=False):
     """
     shape = tf.shape(scores)
     rows, span = shape[2], shape[3]
-    flat_index = tf.range(rows)[:, None] * span + index
+    flat_index = tf.expand_dims(tf.range(rows), 1) * span + index
     if transpose:
         flat_index = tf.transpose(flat_index)
     flat = tf.reshape(scores, tf.concat([shape[:2], [rows * span]], 0))
@@ -212,7 +212,7 @@ class DisentangledSelfAttention(keras.layers.Layer):
         reach = tf.minimum(tf.reduce_max(tf.abs(relative_pos)), span)
         first, end = span - reach, tf.minimum(span + reach, 2 * span - 1) + 1
         # [1, rows, hidden]: the projections see the rank-3 input they were built for.
-        rel_embeddings = rel_embeddings[tf.newaxis, first:end]
+        rel_embeddings = tf.expand_dims(rel_embeddings[first:end], 0)
         score = 0.0
         if "c2p" in self.pos_att_type:
             projection = self.key_dense if self.share_att_key else self.pos_key_dense

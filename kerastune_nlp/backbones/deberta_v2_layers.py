@@ -127,7 +127,7 @@ class DebertaV2Embeddings(keras.layers.Layer):
         if self.position_embeddings is not None:
             # Positions 0..L-1: a slice of the table broadcast over the batch.
             positions = self.position_embeddings.embeddings[: tf.shape(input_ids)[1]]
-            embeddings = embeddings + tf.cast(positions, embeddings.dtype)[tf.newaxis]
+            embeddings = embeddings + tf.expand_dims(tf.cast(positions, embeddings.dtype), 0)
         if self.token_type_embeddings is not None:
             if token_type_ids is None:
                 embeddings = embeddings + tf.cast(
@@ -139,7 +139,7 @@ class DebertaV2Embeddings(keras.layers.Layer):
             embeddings = self.embed_proj(embeddings)
         embeddings = self.layer_norm(embeddings)
         if attention_mask is not None:
-            embeddings = embeddings * tf.cast(attention_mask, embeddings.dtype)[:, :, tf.newaxis]
+            embeddings = embeddings * tf.expand_dims(tf.cast(attention_mask, embeddings.dtype), 2)
         return self.dropout_layer(embeddings, training=training)
 
     def get_config(self):
@@ -307,7 +307,7 @@ class DebertaV2Conv(keras.layers.Layer):
     def call(self, hidden_states, residual_states, attention_mask, training=None):
         pad = (self.kernel_size - 1) // 2
         out = self.conv(tf.pad(hidden_states, [[0, 0], [pad, pad], [0, 0]]))
-        mask = tf.cast(attention_mask, out.dtype)[:, :, tf.newaxis]
+        mask = tf.expand_dims(tf.cast(attention_mask, out.dtype), 2)
         out = self.activation_fn(self.dropout_layer(out * mask, training=training))
         return self.layer_norm(residual_states + out) * mask
 

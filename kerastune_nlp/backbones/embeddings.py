@@ -116,7 +116,7 @@ class Embeddings(keras.layers.Layer):
             length = tf.shape(input_ids)[1]
             # A slice of the table broadcast over the batch: no gather, no [batch, seq] ids.
             positions = tf.cast(self.position_embeddings.embeddings[:length], embeddings.dtype)
-            embeddings = embeddings + positions[tf.newaxis]
+            embeddings = embeddings + tf.expand_dims(positions, 0)
         else:
             not_pad = tf.cast(tf.not_equal(input_ids, self.pad_token_id), input_ids.dtype)
             position_ids = tf.cumsum(not_pad, axis=1) * not_pad + self.pad_token_id

@@ -70,7 +70,8 @@ def attention_bias(attention_mask):
     and every row (padded query rows too) still has real keys to attend to.
     """
     mask = tf.cast(attention_mask, tf.float32)
-    return ((1.0 - mask) * tf.float32.min)[:, tf.newaxis, tf.newaxis, :]
+    # expand_dims, not [:, None, None, :]: TFLite has no builtin for a slice that adds axes.
+    return tf.expand_dims(tf.expand_dims((1.0 - mask) * tf.float32.min, 1), 1)
 
 
 @_serializable

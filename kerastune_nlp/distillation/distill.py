@@ -154,15 +154,14 @@ def distill(teacher_run, output_dir, *, config: DistillConfig | None = None,
 
 
 def _plan(manifest, teacher_run: Path, config: DistillConfig):
-    from transformers import AutoConfig
-
+    from kerastune_nlp.backbones.config import parse_config
     from kerastune_nlp.distillation.students import plan_student
     from kerastune_nlp.models import backbones
     from kerastune_nlp.runs.layout import RunLayout
 
     layout = RunLayout(teacher_run)
     tokenizer = backbones.load_tokenizer(layout / RunLayout.TOKENIZER)
-    teacher_config = AutoConfig.from_pretrained(str(layout / RunLayout.BACKBONE_CONFIG))
+    teacher_config = parse_config(layout / RunLayout.BACKBONE_CONFIG / "config.json")
     plan = plan_student(teacher_config, tokenizer, student_layers=config.student_layers,
                         keep_layers=config.keep_layers, student_backbone=config.student_backbone,
                         init=config.student_init, teacher_backbone=manifest.model.backbone,

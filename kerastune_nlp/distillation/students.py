@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import re
 from pathlib import Path
 from typing import Sequence
 
@@ -29,8 +28,6 @@ from kerastune_nlp.errors import ConfigError
 logger = logging.getLogger("kerastune_nlp.distillation")
 
 INITS = ("teacher", "pretrained")
-# Block variables are named ".../layer_._<i>/..." in every Hugging Face TF encoder.
-_BLOCK = re.compile(r"(?:^|/)layer_\._\d+/")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,16 +104,8 @@ def choose_layers(total: int, student_layers: int | None, keep_layers: Sequence[
 
 
 def subset_config(config, num_layers: int):
-    """A copy of a backbone config with `num_layers` blocks."""
-    student = type(config).from_dict(config.to_dict())
-    attributes = families.family_of(config).num_layers_attributes
-    attribute = next((a for a in attributes if hasattr(config, a)), None)
-    if attribute is None:
-        raise ConfigError(f"Cannot tell how many blocks the {config.model_type!r} backbone has (no "
-                          f"{' / '.join(attributes)} in its config), so no layer subset can be made. Pass "
-                          "--student-backbone with a smaller pretrained model instead.")
-    setattr(student, attribute, num_layers)
-    return student
+    """A copy of a backbone config (ours, see `backbones.load_config`) with `num_layers` blocks."""
+    return config.with_num_layers(num_layers)
 
 
 def plan_student(teacher_config, teacher_tokenizer, *, student_layers=None, keep_layers=None,
@@ -186,23 +175,26 @@ def build_subset_backbone(source_backbone, config, layers: Sequence[int]):
     """A backbone of `config` holding `source_backbone`'s embeddings and the blocks `layers`.
 
     Variables outside the blocks (embeddings, pooler, final norms) are
-    matched by name; the i-th student block gets block `layers[i]`.
+    matched by checkpoint name; the i-th student block gets block `layers[i]`.
     """
+    from kerastune_nlp.backbones.registry import get_family
     from kerastune_nlp.models import backbones
 
     student = backbones.build_backbone_model(config)
-    student(student.dummy_inputs, training=False)  # create the variables
     source_blocks, student_blocks = families.encoder_layers(source_backbone), families.encoder_layers(student)
     for target, index in zip(student_blocks, layers):
         target.set_weights(source_blocks[index].get_weights())
-    source = {_local_name(v.name): v for v in source_backbone.weights if not _BLOCK.search(v.name)}
+    in_blocks = {id(v) for block in student_blocks for v in block.weights}
+    weight_map = get_family(config.model_type).weight_map
+    # Outside the blocks, variables match by their checkpoint (PyTorch) name.
+    source = {name: variable for variable, name, _ in weight_map(source_backbone)}
     missing = []
-    for variable in student.weights:
-        if _BLOCK.search(variable.name):
+    for variable, name, _ in weight_map(student):
+        if id(variable) in in_blocks:
             continue
-        match = source.get(_local_name(variable.name))
+        match = source.get(name)
         if match is None or tuple(match.shape) != tuple(variable.shape):
-            missing.append(variable.name)
+            missing.append(name)
             continue
         variable.assign(match)
     if missing:
@@ -220,11 +212,6 @@ def copy_head(source_model, student_model, backbone) -> list[str]:
         layer.set_weights(source_model.get_layer(layer.name).get_weights())
         copied.append(layer.name)
     return copied
-
-
-def _local_name(name: str) -> str:
-    """"tf_bert_model_3/bert/embeddings/weight:0" -> "bert/embeddings/weight:0"."""
-    return name.split("/", 1)[-1]
 
 
 def weights_signature(path: Path) -> str:

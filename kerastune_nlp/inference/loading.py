@@ -151,8 +151,7 @@ def _tokenizer(directory: Path):
 
 
 def _backbone_config(sidecar: dict):
-    from transformers import AutoConfig
+    from kerastune_nlp.backbones.config import parse_config
 
     values = dict(sidecar.get("backbone_config") or {})
-    model_type = values.pop("model_type", None)
-    return AutoConfig.for_model(model_type, **values) if model_type else None
+    return parse_config(values, source="the export's backbone_config") if values.get("model_type") else None

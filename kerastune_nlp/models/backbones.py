@@ -238,15 +238,21 @@ def _broken_weights_error(path: Path, kind: str, error) -> BackboneError:
 
 
 def load_config(resolved: ResolvedBackbone):
-    from transformers import AutoConfig
+    """The backbone's config.json as our family config (`backbones.config.parse_config`).
 
-    try:
-        return AutoConfig.from_pretrained(str(resolved.directory), trust_remote_code=False)
-    except (ValueError, KeyError, OSError) as error:
-        raise BackboneError(
-            f"Cannot read {str(resolved.directory / 'config.json')!r}: {error}. Expected a "
-            "Hugging Face model config whose architecture has a TensorFlow class."
-        ) from error
+    An architecture we do not implement is refused, naming those we do.
+    """
+    from kerastune_nlp.backbones.config import parse_config
+
+    return parse_config(resolved.directory / "config.json")
+
+
+def write_config(config, directory) -> Path:
+    """Writes `config` (ours) as `directory/config.json`, HF field names; returns the folder."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "config.json").write_text(json.dumps(config.to_dict(), indent=2, sort_keys=True) + "\n")
+    return directory
 
 
 def load_tokenizer(directory):
@@ -315,24 +321,19 @@ def freeze_unused_pooler(backbone) -> None:
         pooler.trainable = False
 
 
-# Families whose transformers TF code is graph-ready Python (no tensor-dependent
-# `if` or `for`), checked output for output in tests/models/test_without_autograph.py.
-# DeBERTa-v2 is not: its relative-position code branches on tensor shapes.
-GRAPH_READY_FAMILIES = frozenset({"bert", "distilbert", "roberta", "electra", "xlm-roberta"})
-
-
 def without_autograph(backbone):
-    """`backbone`, its layers traced as written instead of rewritten by autograph first, where that is safe.
+    """`backbone`, its layers traced as written instead of rewritten by autograph first.
 
-    Keras runs autograph over the whole transformers source when a
-    functional model first calls the backbone: 7 of the 9 seconds of
-    building a MiniLM tagger here, paid again by every run, trial and
-    export. Families outside `GRAPH_READY_FAMILIES` keep autograph. Keras
-    asks each layer `_should_use_autograph()`; the answer is set per layer
-    (not by replacing `call`, whose signature SavedModel export reads).
+    Keras runs autograph over a layer's source when a functional model first
+    calls it: most of the time of building a tagger, paid again by every run,
+    trial and export. Our encoders are graph-ready Python (no tensor-dependent
+    `if` or `for`; checked output for output in
+    tests/models/test_without_autograph.py), so every one of their layers is
+    traced as written. Keras asks each layer `_should_use_autograph()`; the
+    answer is set per layer (not by replacing `call`, whose signature
+    SavedModel export reads). Other backbones are returned unchanged.
     """
-    family = getattr(getattr(backbone, "config", None), "model_type", None)
-    if family in GRAPH_READY_FAMILIES:
+    if families.is_own_encoder(backbone):
         for layer in [backbone, *backbone._flatten_layers(include_self=False)]:
             # object.__setattr__: Keras would otherwise track the attribute.
             object.__setattr__(layer, "_should_use_autograph", _never)
@@ -348,82 +349,44 @@ def uses_autograph(backbone) -> bool:
     return backbone._should_use_autograph()
 
 
-def build_backbone_model(config):
-    """A randomly initialised TF backbone for `config` (weights loaded later)."""
-    from transformers import TFAutoModel
+def last_hidden_state(backbone, inputs):
+    """The backbone's last hidden state [batch, seq, hidden] for `inputs` (a dict of int tensors)."""
+    outputs = backbone(inputs)
+    return getattr(outputs, "last_hidden_state", outputs)
 
-    try:
-        return without_autograph(TFAutoModel.from_config(config))
-    except ValueError as error:
-        raise BackboneError(
-            f"The architecture {config.model_type!r} has no TensorFlow class in transformers: "
-            f"{error}. Pick a backbone that TFAutoModel supports (BERT, RoBERTa, DistilBERT, "
-            "ELECTRA, DeBERTa-v2, XLM-R, ...)."
-        ) from error
+
+def build_backbone_model(config, *, seed: int | None = None, num_layers: int | None = None):
+    """A randomly initialised encoder of our own for `config` (weights loaded later).
+
+    Args:
+        config: our family config (see `load_config`), or a config.json dict.
+        seed: int or None. Seeds the initialisers (the training seed where
+            the caller has one). Defaults to None.
+        num_layers: int or None. Keep only the first blocks. Defaults to None (all).
+    """
+    from kerastune_nlp.backbones.encoder import build_encoder
+
+    return without_autograph(build_encoder(config, seed=seed, num_layers=num_layers))
 
 
 def load_pretrained_backbone(resolved: ResolvedBackbone):
-    """Loads the TF backbone with its pretrained weights.
+    """Loads our encoder of the backbone's family with its pretrained weights.
 
-    PyTorch safetensors files are read as numpy arrays and converted here,
-    because transformers 4.55+ fails to pass a safetensors handle to its
-    converter; TF-format files go through `from_pretrained`.
+    Safetensors (PyTorch or TF names, single or sharded) and tf_model.h5 are
+    read as plain tensors; a PyTorch pickle is refused by `resolve_backbone`
+    unless opted in, and is not read here (convert it to safetensors).
     """
-    from safetensors import SafetensorError
-    from transformers import TFAutoModel
+    from kerastune_nlp.backbones.encoder import load_encoder
 
-    config = load_config(resolved)
-    if resolved.weights_format in ("tf-h5", "tf-safetensors"):
-        try:
-            return without_autograph(TFAutoModel.from_pretrained(str(resolved.directory), config=config))
-        except (OSError, SafetensorError) as error:
-            # transformers turns any h5 read failure (a truncated file passes
-            # the signature check) into "Unable to load weights from h5 file".
-            kind = "an HDF5" if resolved.weights_format == "tf-h5" else "a safetensors"
-            raise _broken_weights_error(resolved.weights_file, kind, error) from error
     if resolved.weights_format == "pt-pickle":
-        if importlib.util.find_spec("torch") is None:
-            raise MissingDependencyError(
-                f"Loading {str(resolved.weights_file)!r} needs PyTorch. Install torch, or convert "
-                "the checkpoint to model.safetensors."
-            )
-        return without_autograph(TFAutoModel.from_pretrained(str(resolved.directory), config=config, from_pt=True))
-    return _load_pt_safetensors(resolved, config)
-
-
-def _load_pt_safetensors(resolved: ResolvedBackbone, config):
-    from safetensors import SafetensorError
-    from safetensors.numpy import load_file
-    from transformers.modeling_tf_pytorch_utils import load_pytorch_state_dict_in_tf2_model
-
-    model = build_backbone_model(config)
-    model(model.dummy_inputs, training=False)  # create the variables
-    state = {}
-    for shard in _shards(resolved.weights_file):
-        try:
-            state.update(load_file(str(shard)))
-        except (SafetensorError, OSError) as error:
-            raise _broken_weights_error(shard, "a safetensors", error) from error
-    _, info = load_pytorch_state_dict_in_tf2_model(
-        model, state, allow_missing_keys=True, output_loading_info=True, skip_logger_warnings=True
-    )
-    # Heads of other tasks (e.g. a pooler or MLM head) may be unused; a missing
-    # encoder weight means the file belongs to another architecture.
-    # The pooler is unused by our heads; checkpoints saved from task models
-    # often lack it.
-    missing = [key for key in info["missing_keys"] if "pooler" not in key]
-    if missing:
-        raise BackboneError(
-            f"{str(resolved.weights_file)!r} lacks weights the {config.model_type!r} backbone "
-            f"needs: {missing[:5]}. Check that config.json matches the weights."
+        raise UnsafeCheckpointError(
+            f"{str(resolved.weights_file)!r} is a PyTorch pickle, which kerastune_nlp's own "
+            "encoders do not read. Convert it to model.safetensors (in PyTorch: "
+            "`model.save_pretrained(dir, safe_serialization=True)`)."
         )
-    if info["mismatched_keys"]:
-        raise BackboneError(
-            f"{str(resolved.weights_file)!r} has weights of the wrong shape: "
-            f"{info['mismatched_keys'][:5]}. Check that config.json matches the weights."
-        )
-    logger.info("Loaded %s (%d tensors) into %s", resolved.weights_file, len(state), type(model).__name__)
-    return model
+    config = load_config(resolved)
+    encoder, _ = load_encoder(resolved.weights_file, config=config)  # it logs what it loaded
+    return without_autograph(encoder)
 
 
 def _shards(weights_file: Path) -> list[Path]:

@@ -117,8 +117,8 @@ def add_lora(
     the train step.
 
     Args:
-        backbone: a built encoder of ours (`TransformerEncoder`, `DebertaV2Encoder`), a
-            built `TFPreTrainedModel`, or any built Keras layer.
+        backbone: a built encoder of ours (`TransformerEncoder`, `DebertaV2Encoder`),
+            or any built Keras layer (an HF TF model of transformers 4.x too).
         rank: int. LoRA rank. Defaults to 8.
         alpha: float. LoRA scale numerator. Defaults to 16.0.
         dropout: float in [0, 1). Dropout on the LoRA input. Defaults to 0.0.

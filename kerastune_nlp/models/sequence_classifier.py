@@ -16,13 +16,13 @@ def build_sequence_classifier(
     initializer_range: float = 0.02,
     seed: int | None = None,
 ) -> keras.Model:
-    """Wraps a Hugging Face TF backbone for classification or regression.
+    """Wraps a backbone (one of our encoders) for classification or regression.
 
     The head reads the hidden state of the first token ([CLS] or <s>), as
     the Hugging Face sequence-classification heads do.
 
     Args:
-        backbone: a `TFPreTrainedModel` with `last_hidden_state` output.
+        backbone: our encoder (`backbones.build_encoder` / `load_encoder`).
         input_names: the tokenizer's `model_input_names`.
         num_outputs: int. Classes (softmax), labels (sigmoid) or 1 (regression).
         dropout: float. Dropout before the head. Defaults to 0.1.
@@ -38,7 +38,7 @@ def build_sequence_classifier(
     """
     backbones.freeze_unused_pooler(backbone)
     inputs = {name: keras.Input(shape=(None,), dtype=tf.int32, name=name) for name in input_names}
-    hidden = backbone(inputs).last_hidden_state
+    hidden = backbones.last_hidden_state(backbone, inputs)
     first_token = keras.layers.Lambda(lambda h: h[:, 0, :], name="first_token")(hidden)
     first_token = keras.layers.Dropout(dropout, name="head_dropout")(first_token)
     outputs = keras.layers.Dense(

@@ -16,10 +16,10 @@ def build_token_classifier(
     initializer_range: float = 0.02,
     seed: int | None = None,
 ) -> keras.Model:
-    """Wraps a Hugging Face TF backbone in a Keras functional model.
+    """Wraps a backbone (one of our encoders) in a Keras functional model.
 
     Args:
-        backbone: a `TFPreTrainedModel` whose output has `last_hidden_state`.
+        backbone: our encoder (`backbones.build_encoder` / `load_encoder`).
         input_names: the tokenizer's `model_input_names`; the model's inputs
             take these names so tokenizer output can be fed as is.
         num_labels: int. Size of the tag set.
@@ -38,7 +38,7 @@ def build_token_classifier(
     """
     backbones.freeze_unused_pooler(backbone)
     inputs = {name: keras.Input(shape=(None,), dtype=tf.int32, name=name) for name in input_names}
-    hidden = backbone(inputs).last_hidden_state
+    hidden = backbones.last_hidden_state(backbone, inputs)
     hidden = keras.layers.Dropout(dropout, name="head_dropout")(hidden)
     logits = keras.layers.Dense(
         num_labels,

@@ -1,12 +1,13 @@
-"""The masked-language model: built from a backbone checkpoint, head loaded or created, trained on masked slots.
+"""The masked-language model: our encoder plus an MLM head of its family, head loaded or created.
 
-`load_mlm_model` builds the `TFAutoModelForMaskedLM` class of the backbone's
-architecture and loads the checkpoint into it (PyTorch safetensors through
-`load_pytorch_state_dict_in_tf2_model` on plain numpy arrays, as
-`models.backbones` does; TF files through `from_pretrained`). Every encoder
-weight must arrive; the MLM head may be missing - sentence-transformers
-checkpoints such as all-MiniLM-L6-v2 ship a bare BertModel - and is then
-created, which the caller reports.
+`load_mlm_model` loads the encoder with `load_encoder` (every encoder weight
+must arrive) and the family's MLM head from the same checkpoint when it is
+there; sentence-transformers checkpoints such as all-MiniLM-L6-v2 ship a
+bare BertModel, and the head is then created (seeded), which the caller
+reports. Each family's head is the transformers one: dense -> activation ->
+LayerNorm -> projection onto the vocabulary tied to the word embeddings, plus
+a bias, under the family's PyTorch names (`HEAD_NAMES`). `save_mlm_checkpoint`
+writes encoder and head in PyTorch naming.
 
 `MaskedLMTrainer` runs the encoder over the whole sequence but the head
 (transform + projection onto the vocabulary) only over the masked slots.
@@ -15,29 +16,114 @@ created, which the caller reports.
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import logging
-import re
 
 from kerastune_nlp._tf import keras, tf
-from kerastune_nlp.errors import BackboneError, MissingDependencyError
+from kerastune_nlp.errors import BackboneError
 from kerastune_nlp.models import backbones
 
 logger = logging.getLogger("kerastune_nlp.pretraining")
 
-# The head of each MLM class, called on [batch, slots, hidden] hidden states.
-# Classes not listed run the whole model and gather the slots' logits.
-_HEADS = {
-    "TFBertForMaskedLM": lambda m, h, t: m.mlm(sequence_output=h, training=t),
-    "TFDebertaV2ForMaskedLM": lambda m, h, t: m.mlm(sequence_output=h, training=t),
-    "TFDebertaForMaskedLM": lambda m, h, t: m.mlm(sequence_output=h, training=t),
-    "TFRobertaForMaskedLM": lambda m, h, t: m.lm_head(h),
-    "TFXLMRobertaForMaskedLM": lambda m, h, t: m.lm_head(h),
-    "TFCamembertForMaskedLM": lambda m, h, t: m.lm_head(h),
-    "TFDistilBertForMaskedLM": lambda m, h, t: m.vocab_projector(m.vocab_layer_norm(m.act(m.vocab_transform(h)))),
-    "TFElectraForMaskedLM": lambda m, h, t: m.generator_lm_head(m.generator_predictions(h, training=t),
-                                                                training=t),
+# model_type -> the head's PyTorch names `(dense, LayerNorm, bias)`, the first
+# one written, any one read. The decoder weight is the word embedding table.
+HEAD_NAMES = {
+    "bert": (("cls.predictions.transform.dense", "cls.predictions.transform.LayerNorm", "cls.predictions.bias"),),
+    "roberta": (("lm_head.dense", "lm_head.layer_norm", "lm_head.bias"),),
+    "xlm-roberta": (("lm_head.dense", "lm_head.layer_norm", "lm_head.bias"),),
+    "electra": (("generator_predictions.dense", "generator_predictions.LayerNorm", "generator_lm_head.bias"),),
+    "distilbert": (("vocab_transform", "vocab_layer_norm", "vocab_projector.bias"),),
+    "deberta-v2": (("cls.predictions.transform.dense", "cls.predictions.transform.LayerNorm", "cls.predictions.bias"),
+                   ("lm_predictions.lm_head.dense", "lm_predictions.lm_head.LayerNorm", "lm_predictions.lm_head.bias")),
 }
+_WORD_EMBEDDINGS = "embeddings.word_embeddings.weight"
+
+
+def _head_settings(config) -> dict:
+    """The head's activation and LayerNorm epsilon, as transformers' head of the family."""
+    model_type = config.model_type
+    if model_type == "distilbert":
+        return dict(activation=config.activation, layer_norm_eps=1e-12)
+    # RoBERTa's lm_head and ELECTRA's generator head use exact GELU whatever hidden_act says.
+    activation = "gelu" if model_type in ("roberta", "xlm-roberta", "electra") else config.hidden_act
+    return dict(activation=activation, layer_norm_eps=config.layer_norm_eps)
+
+
+@keras.utils.register_keras_serializable(package="kerastune_nlp")
+class MaskedLMHead(keras.layers.Layer):
+    """Hidden states -> vocabulary logits: dense, activation, LayerNorm, tied projection + bias.
+
+    Args:
+        embedding_size: int. Width of the word embedding table (the dense layer's output).
+        vocab_size: int. Rows of the table.
+        activation: str. Hugging Face activation name.
+        layer_norm_eps: float. LayerNorm epsilon.
+        initializer_range: float. Stddev of the dense kernel. Defaults to 0.02.
+        seed: int or None. Seeds the dense kernel. Defaults to None.
+    """
+
+    def __init__(self, embedding_size, vocab_size, activation, layer_norm_eps, initializer_range=0.02, seed=None,
+                 **kwargs):
+        from kerastune_nlp.backbones.activations import get_activation
+        from kerastune_nlp.backbones.initializers import make_dense, make_layer_norm
+
+        super().__init__(**kwargs)
+        self.embedding_size, self.vocab_size = embedding_size, vocab_size
+        self.activation, self.layer_norm_eps = activation, layer_norm_eps
+        self.initializer_range, self.seed = initializer_range, seed
+        self._activation = get_activation(activation)
+        self.dense = make_dense(embedding_size, name="dense", initializer_range=initializer_range, seed=seed,
+                                path="mlm_head/dense")
+        self.layer_norm = make_layer_norm(layer_norm_eps, name="layer_norm")
+
+    def build(self, input_shape):
+        from kerastune_nlp.backbones.layers import build_in_scope
+
+        build_in_scope(self.dense, tf.TensorShape([None, None, input_shape[-1]]))
+        build_in_scope(self.layer_norm, tf.TensorShape([None, None, self.embedding_size]))
+        self.bias = self.add_weight(name="bias", shape=[self.vocab_size], initializer="zeros")
+        super().build(input_shape)
+
+    def call(self, hidden, word_embeddings):
+        hidden = self.layer_norm(self._activation(self.dense(hidden)))
+        logits = tf.matmul(hidden, tf.cast(word_embeddings, hidden.dtype), transpose_b=True)
+        return logits + tf.cast(self.bias, logits.dtype)
+
+    def get_config(self):
+        return {**super().get_config(), "embedding_size": self.embedding_size, "vocab_size": self.vocab_size,
+                "activation": self.activation, "layer_norm_eps": self.layer_norm_eps,
+                "initializer_range": self.initializer_range, "seed": self.seed}
+
+
+class MaskedLanguageModel(keras.Model):
+    """Our encoder and its family's MLM head; `call` gives logits over the whole sequence.
+
+    Args:
+        encoder: one of our encoders (built).
+        config: its family config.
+        seed: int or None. Seeds a created head. Defaults to None.
+    """
+
+    def __init__(self, encoder, config, seed=None, **kwargs):
+        from kerastune_nlp.backbones.registry import get_family
+
+        super().__init__(**kwargs)
+        self.encoder = encoder
+        self.model_type = config.model_type
+        family = get_family(config.model_type)
+        table = next(v for v, name, _ in family.weight_map(encoder) if name == _WORD_EMBEDDINGS)
+        # Not tracked again here: the table belongs to the encoder.
+        object.__setattr__(self, "_word_embeddings", table)
+        object.__setattr__(self, "backbone_config", config)
+        self.head = MaskedLMHead(int(table.shape[1]), int(table.shape[0]), name="mlm_head",
+                                 initializer_range=config.initializer_range, seed=seed, **_head_settings(config))
+        self.head(self.encoder({"input_ids": tf.zeros([1, 1], tf.int32)}), self._word_embeddings)  # build
+
+    def masked_logits(self, inputs, positions, training=False):
+        hidden = self.encoder(inputs, training=training)
+        return self.head(tf.gather(hidden, positions, batch_dims=1), self._word_embeddings)
+
+    def call(self, inputs, training=False):
+        return self.head(self.encoder(inputs, training=training), self._word_embeddings)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,7 +131,7 @@ class LoadedMaskedLM:
     """A masked-language model and what its checkpoint held.
 
     Args:
-        model: the `TF...ForMaskedLM` model.
+        model: MaskedLanguageModel.
         head: str. "loaded" (the checkpoint had the MLM head), "created"
             (it had none: the head starts from random weights) or "partial".
         missing_head_weights: tuple of str. Head weights the checkpoint lacked.
@@ -57,29 +143,37 @@ class LoadedMaskedLM:
 
 
 def encoder_layer(model):
-    """The model's encoder (its main layer: `model.bert`, `model.roberta`, ...)."""
-    return getattr(model, model.base_model_prefix)
+    """The model's encoder."""
+    return model.encoder
 
 
 def head_layer_names(model) -> set[str]:
-    """Names the head's weights may carry in a checkpoint (TF layer names and their PyTorch aliases)."""
-    encoder = encoder_layer(model)
+    """The PyTorch names the model's head takes in a checkpoint (any of the family's namings)."""
     names = set()
-    for layer in model.layers:
-        if layer is not encoder:
-            names.update({layer.name, layer.name.split("___")[-1]})
+    for dense, norm, bias in HEAD_NAMES[model.model_type]:
+        names |= {f"{dense}.weight", f"{dense}.bias", f"{norm}.weight", f"{norm}.bias", bias}
     return names
 
 
-def load_mlm_model(resolved: backbones.ResolvedBackbone, config=None) -> LoadedMaskedLM:
+def _head_tensors(model, naming) -> list:
+    """`(variable, pytorch_name, layout)` of the head under one naming."""
+    dense, norm, bias = naming
+    head = model.head
+    return [(head.dense.kernel, f"{dense}.weight", "linear"), (head.dense.bias, f"{dense}.bias", "copy"),
+            (head.layer_norm.gamma, f"{norm}.weight", "copy"), (head.layer_norm.beta, f"{norm}.bias", "copy"),
+            (head.bias, bias, "copy")]
+
+
+def load_mlm_model(resolved: backbones.ResolvedBackbone, config=None, seed=None) -> LoadedMaskedLM:
     """Builds the backbone's masked-LM model with its pretrained encoder (and head, when the checkpoint has one).
 
     Args:
         resolved: ResolvedBackbone. From `resolve_backbone`.
-        config: the transformers config, or None to read it.
+        config: our family config, or None to read it.
+        seed: int or None. Seeds a created head. Defaults to None.
 
     Raises:
-        BackboneError: the architecture has no TF masked-LM class, or the
+        BackboneError: the architecture has no MLM head here, or the
             checkpoint lacks encoder weights or has the wrong shapes.
 
     Example:
@@ -87,110 +181,61 @@ def load_mlm_model(resolved: backbones.ResolvedBackbone, config=None) -> LoadedM
     >>> loaded.head
     'created'
     """
-    from safetensors import SafetensorError
-    from transformers import TFAutoModelForMaskedLM
+    from kerastune_nlp.backbones.checkpoint_files import open_checkpoint
+    from kerastune_nlp.backbones.tensor_layouts import to_keras
 
     config = config or backbones.load_config(resolved)
-    if resolved.weights_format == "pt-safetensors":
-        model = _build(config)
-        info = _load_pt_safetensors(model, resolved)
-    else:
-        if resolved.weights_format == "pt-pickle" and importlib.util.find_spec("torch") is None:
-            raise MissingDependencyError(f"Loading {str(resolved.weights_file)!r} needs PyTorch. Install torch, or "
-                                         "convert the checkpoint to model.safetensors.")
-        try:
-            model, info = TFAutoModelForMaskedLM.from_pretrained(
-                str(resolved.directory), config=config, output_loading_info=True,
-                from_pt=resolved.weights_format == "pt-pickle")
-        except ValueError as error:
-            raise _no_mlm_class(config, error) from error
-        except KeyError as error:  # an h5 file without one of the model's layers
-            found = re.search(r"object '([^']+)'", str(error))
-            raise BackboneError(
-                f"{str(resolved.weights_file)!r} lacks weights the masked-LM model needs: layer "
-                f"{found.group(1) if found else str(error)!r} is not in it. Check that config.json matches the "
-                "weights.") from error
-        except (OSError, SafetensorError) as error:
-            kind = "an HDF5" if resolved.weights_format == "tf-h5" else "a safetensors"
-            raise backbones._broken_weights_error(resolved.weights_file, kind, error) from error
-    return _check_loaded(model, info, resolved)
+    if config.model_type not in HEAD_NAMES:
+        raise BackboneError(f"Continued pretraining has no masked-LM head for {config.model_type!r}. Pick one of "
+                            f"{sorted(HEAD_NAMES)}.")
+    encoder = backbones.load_pretrained_backbone(resolved)
+    model = MaskedLanguageModel(encoder, config, seed=seed, name="masked_lm")
+    with open_checkpoint(resolved.weights_file) as source:
+        available = set(source.names)
+        best = max(HEAD_NAMES[config.model_type],
+                   key=lambda naming: sum(name in available for _, name, _ in _head_tensors(model, naming)))
+        entries = _head_tensors(model, best)
+        missing = tuple(name for _, name, _ in entries if name not in available)
+        for variable, name, layout in entries:
+            if name in available:
+                value = to_keras(source.get(name), layout)
+                if tuple(value.shape) != tuple(variable.shape):
+                    raise BackboneError(f"{str(resolved.weights_file)!r}: the MLM head tensor {name!r} has shape "
+                                        f"{tuple(value.shape)}, the model needs {tuple(variable.shape)}. Check that "
+                                        "config.json matches the weights.")
+                variable.assign(value.astype(variable.dtype.as_numpy_dtype, copy=False))
+    head = "loaded" if not missing else "created" if len(missing) == len(entries) else "partial"
+    logger.info("Loaded %s into the %r masked-LM model (MLM head %s)", resolved.weights_file, config.model_type,
+                head)
+    return LoadedMaskedLM(model, head, missing)
 
 
-def _build(config):
-    from transformers import TFAutoModelForMaskedLM
+def save_mlm_checkpoint(model, directory):
+    """Writes config.json and model.safetensors: the encoder and the MLM head, PyTorch naming."""
+    from safetensors.numpy import load_file, save_file
 
-    try:
-        model = TFAutoModelForMaskedLM.from_config(config)
-    except ValueError as error:
-        raise _no_mlm_class(config, error) from error
-    model(model.dummy_inputs, training=False)  # create the variables
-    return model
+    from kerastune_nlp.backbones.checkpoint import save_checkpoint
+    from kerastune_nlp.backbones.tensor_layouts import to_pytorch
 
-
-def _no_mlm_class(config, error) -> BackboneError:
-    return BackboneError(
-        f"The architecture {config.model_type!r} has no TensorFlow masked-language-model class in transformers "
-        f"({str(error).splitlines()[0][:200]}). Continued pretraining needs one: pick a BERT, RoBERTa, "
-        "DistilBERT, ELECTRA, DeBERTa-v2 or XLM-R backbone."
-    )
-
-
-def _load_pt_safetensors(model, resolved) -> dict:
-    from safetensors import SafetensorError
-    from safetensors.numpy import load_file
-    from transformers.modeling_tf_pytorch_utils import load_pytorch_state_dict_in_tf2_model
-
-    state = {}
-    for shard in backbones._shards(resolved.weights_file):
-        try:
-            state.update(load_file(str(shard)))
-        except (SafetensorError, OSError) as error:
-            raise backbones._broken_weights_error(shard, "a safetensors", error) from error
-    _, info = load_pytorch_state_dict_in_tf2_model(
-        model, state, allow_missing_keys=True, output_loading_info=True, skip_logger_warnings=True)
-    return info
-
-
-def _check_loaded(model, info: dict, resolved) -> LoadedMaskedLM:
-    heads = head_layer_names(model)
-    missing = [str(key) for key in info.get("missing_keys", [])]
-    in_head = [key for key in missing if key.replace("/", ".").split(".")[0] in heads]
-    encoder_missing = [key for key in missing if key not in in_head and "pooler" not in key]
-    if encoder_missing:
-        raise BackboneError(
-            f"{str(resolved.weights_file)!r} lacks encoder weights the {model.config.model_type!r} masked-LM "
-            f"model needs: {encoder_missing[:5]}. Check that config.json matches the weights."
-        )
-    if info.get("mismatched_keys"):
-        raise BackboneError(f"{str(resolved.weights_file)!r} has weights of the wrong shape: "
-                            f"{list(info['mismatched_keys'])[:5]}. Check that config.json matches the weights.")
-    head_weights = [w for w in model.weights if w.name.split("/")[1] in heads] if in_head else []
-    if not in_head:
-        head = "loaded"
-    elif any(name in heads for name in in_head) or len(in_head) >= len(head_weights):
-        head = "created"  # a TF h5 file reports the whole missing layer by name
-    else:
-        head = "partial"
-    logger.info("Loaded %s into %s (MLM head %s)", resolved.weights_file, type(model).__name__, head)
-    return LoadedMaskedLM(model, head, tuple(in_head))
+    directory = save_checkpoint(model.encoder, model.backbone_config, directory)
+    weights = directory / "model.safetensors"
+    tensors = load_file(str(weights))
+    for variable, name, layout in _head_tensors(model, HEAD_NAMES[model.model_type][0]):
+        tensors[name] = to_pytorch(variable.numpy(), layout)
+    save_file(tensors, str(weights), metadata={"format": "pt"})
+    return directory
 
 
 def head_group(model, head_names=None):
     """`variable -> 0 (encoder) or 1 (MLM head)`, for per-group learning rates."""
-    names = head_names if head_names is not None else head_layer_names(model)
-    return lambda variable: int(variable.name.split("/")[1] in names) if "/" in variable.name else 0
+    in_head = {id(v) for v in model.head.weights}
+    return lambda variable: int(id(variable) in in_head)
 
 
 def masked_logits(model, features: dict, training: bool = False):
     """Logits over the vocabulary at the masked slots: [batch, slots, vocab]."""
     inputs = {"input_ids": features["input_ids"], "attention_mask": features["attention_mask"]}
-    positions = features["masked_positions"]
-    head = _HEADS.get(type(model).__name__)
-    if head is None:
-        logits = model(inputs, training=training).logits
-        return tf.gather(logits, positions, batch_dims=1)
-    hidden = encoder_layer(model)(**inputs, training=training)[0]
-    return head(model, tf.gather(hidden, positions, batch_dims=1), training)
+    return model.masked_logits(inputs, features["masked_positions"], training=training)
 
 
 class _Ratio(keras.metrics.Metric):
@@ -210,7 +255,7 @@ class _Ratio(keras.metrics.Metric):
 
 
 class MaskedLMTrainer(keras.Model):
-    """Trains and scores a `TF...ForMaskedLM` on batches from `masking.masked_dataset`.
+    """Trains and scores a `MaskedLanguageModel` on batches from `masking.masked_dataset`.
 
     Logs `loss` (mean cross-entropy per masked token) and `masked_accuracy`;
     perplexity is `exp(loss)`.

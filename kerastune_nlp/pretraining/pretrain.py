@@ -3,8 +3,8 @@
 Order of work: every cheap check first (settings, output folder, backbone
 files, corpus reading, tokenizing, packing, sizes), then TensorFlow and the
 model. The result is a backbone folder the resolver accepts like any other:
-config.json, tokenizer files, model.safetensors (TF format: the encoder and
-the MLM head) and pretraining.json, the report.
+config.json, tokenizer files, model.safetensors (PyTorch naming: the encoder
+and the MLM head) and pretraining.json, the report.
 """
 
 from __future__ import annotations
@@ -100,8 +100,8 @@ def continue_pretraining(corpus=None, *, output_dir, backbone: str = DEFAULT_BAC
     output = Path(output_dir).expanduser()
     outputs.check_output(output, overwrite)
     resolved = backbones.resolve_backbone(backbone, allow_pickle=config.allow_pickle)
-    hf_config = backbones.load_config(resolved)
-    limit = backbones.max_sequence_length(hf_config)
+    backbone_config = backbones.load_config(resolved)
+    limit = backbones.max_sequence_length(backbone_config)
     if config.max_length > limit:
         raise ConfigError(f"`max_length` exceeds what the backbone {backbone!r} can embed: it has {limit} positions. "
                           f"Received: `max_length`={config.max_length}. Pass --max-length {limit} or less.")
@@ -115,10 +115,12 @@ def continue_pretraining(corpus=None, *, output_dir, backbone: str = DEFAULT_BAC
         outputs.commit(staging, output)
         return PretrainResult(output, report)
     started = time.perf_counter()
-    model, trained, evals, head = _train(resolved, hf_config, data, config, staging, callbacks, verbose)
+    model, trained, evals, head = _train(resolved, backbone_config, data, config, staging, callbacks, verbose)
     report = _report(backbone, resolved, head, data, config, evals, trained, time.perf_counter() - started)
+    from kerastune_nlp.pretraining.mlm_model import save_mlm_checkpoint
+
     try:
-        model.save_pretrained(str(staging), safe_serialization=True)
+        save_mlm_checkpoint(model, staging)
         data.tokenizer.save_pretrained(str(staging))
         report["files"] = sorted({p.name for p in staging.iterdir() if p.is_file()} - {outputs.FINGERPRINT}
                                  - set(outputs.STAGING_ONLY) | {outputs.REPORT})
@@ -179,7 +181,7 @@ def prepare_data(corpus, dataset, eval_file, resolved, config: PretrainConfig) -
     return PreparedData(train, held_out, held_out_source, tokenizer, train_packed, eval_packed)
 
 
-def _train(resolved, hf_config, data: PreparedData, config: PretrainConfig, staging: Path, callbacks, verbose):
+def _train(resolved, backbone_config, data: PreparedData, config: PretrainConfig, staging: Path, callbacks, verbose):
     """Builds the model, scores it, trains (resuming if a backup is there) and scores it again."""
     import json
 
@@ -189,13 +191,13 @@ def _train(resolved, hf_config, data: PreparedData, config: PretrainConfig, stag
     from kerastune_nlp.training.optimizer import build_adamw
 
     keras.utils.set_random_seed(config.seed)
-    loaded = load_mlm_model(resolved, hf_config)
+    loaded = load_mlm_model(resolved, backbone_config, seed=config.seed)
     if loaded.head != "loaded":
         logger.warning("The checkpoint %s has no masked-LM head (%s): a new one is %s with random weights and "
                        "trained together with the encoder. The 'before' scores measure that untrained head.",
                        resolved.weights_file, ", ".join(loaded.missing_head_weights[:3]), loaded.head)
     model, tokenizer = loaded.model, data.tokenizer
-    vocab_size = min(len(tokenizer), int(hf_config.vocab_size))
+    vocab_size = min(len(tokenizer), int(backbone_config.vocab_size))
     random_ids = masking.replacement_ids(vocab_size, tokenizer.all_special_ids)
     options = dict(mask_token_id=tokenizer.mask_token_id, random_ids=random_ids)
     steps = -(-data.train_packed.sequences // config.batch_size)
@@ -238,7 +240,7 @@ def _report(name, resolved, loaded, data: PreparedData, config: PretrainConfig, 
     return {
         "kind": outputs.KIND,
         "backbone": {"name": name, "directory": str(resolved.directory), "weights_format": resolved.weights_format,
-                     "model_type": loaded.model.config.model_type, "class": type(loaded.model).__name__},
+                     "model_type": loaded.model.model_type, "class": type(loaded.model.encoder).__name__},
         "mlm_head": loaded.head,
         "head_learning_rate": config.learning_rate * (config.new_head_lr_scale if loaded.head != "loaded" else 1.0),
         "missing_head_weights": list(loaded.missing_head_weights),
@@ -253,9 +255,9 @@ def _report(name, resolved, loaded, data: PreparedData, config: PretrainConfig, 
                    "steps_per_epoch": trained["steps_per_epoch"], "steps_trained": trained["steps_trained"],
                    "optimizer_steps": trained["optimizer_steps"],
                    "tokens_per_second": round(positions * epochs_run / max(trained["train_seconds"], 1e-9), 1)},
-        "notes": ([] if loaded.model.config.model_type not in _POOLER_FAMILIES else [
+        "notes": ([] if loaded.model.model_type not in _POOLER_FAMILIES else [
             "The pooler (a dense layer over the first token, unused by kerastune_nlp heads) is not part of the "
-            "masked-LM model, so it is not carried over; TFAutoModel initialises it anew when loading this folder."]),
+            "masked-LM model, so it is not carried over; a model that needs one initialises it anew."]),
     }
 
 

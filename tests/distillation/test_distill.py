@@ -90,17 +90,20 @@ def _tiny_pair(tiny_bert):
     No dropout anywhere, the backbone's included: the loss curves these tests
     read are then the optimiser's alone, not dropout noise on four examples.
     """
-    from transformers import TFAutoModel
-
+    from kerastune_nlp.backbones.config import parse_config
+    from kerastune_nlp.backbones.encoder import load_encoder
     from kerastune_nlp.models import backbones
     from kerastune_nlp.tasks import get_task
 
     task = get_task("classification")(state={"labels": ["a", "b", "c"]})
     tokenizer = backbones.load_tokenizer(tiny_bert)
 
+    config = parse_config(tiny_bert / "config.json")
+    config = type(config).from_dict({**config.to_dict(), "hidden_dropout_prob": 0.0,
+                                     "attention_probs_dropout_prob": 0.0})
+
     def backbone():
-        return backbones.without_autograph(TFAutoModel.from_pretrained(
-            str(tiny_bert), hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0))
+        return backbones.without_autograph(load_encoder(tiny_bert, config=config)[0])
 
     models = [task.build_model(backbone(), tokenizer.model_input_names, dropout=0.0, initializer_range=0.5,
                                seed=seed) for seed in (1, 2)]

@@ -48,7 +48,9 @@ def _prune_with_the_cli(run_dir, output, sparsity, folder):
 
 
 def _zeros_per_kernel(predictor):
-    backbone = next(layer for layer in predictor.model.layers if hasattr(layer, "base_model_prefix"))
+    from kerastune_nlp.backbones import families
+
+    backbone = next(layer for layer in predictor.model.layers if families.is_own_encoder(layer))
     return pruning.sparsity_of(pruning.encoder_kernels(backbone))
 
 

@@ -26,11 +26,11 @@ def test_bundled_backbone_resolves_offline():
 @pytest.mark.parametrize("family", ["bert", "distilbert", "roberta"])
 def test_local_folders_of_each_family_resolve_and_load(tiny_backbones, family):
     resolved = backbones.resolve_backbone(str(tiny_backbones[family]))
-    assert resolved.weights_format == "tf-h5"
+    assert resolved.weights_format == "pt-safetensors"
     model = backbones.load_pretrained_backbone(resolved)
     tokenizer = backbones.load_tokenizer(resolved.directory)
     inputs = tokenizer(["New", "York"], is_split_into_words=True, return_tensors="tf")
-    hidden = model(dict(inputs)).last_hidden_state
+    hidden = model(dict(inputs))
     assert hidden.shape[-1] == 32
     if family == "distilbert":
         assert "token_type_ids" not in tokenizer.model_input_names
@@ -57,7 +57,7 @@ def test_missing_local_path_is_named(tmp_path):
 def test_folder_without_weights_lists_what_it_found(tiny_bert, tmp_path):
     folder = tmp_path / "no_weights"
     shutil.copytree(tiny_bert, folder)
-    (folder / "tf_model.h5").unlink()
+    (folder / "model.safetensors").unlink()
     with pytest.raises(BackboneError, match=r"has no weights.*Found: \['config.json'"):
         backbones.resolve_backbone(str(folder))
 
@@ -71,10 +71,14 @@ def test_folder_without_config_is_refused(tmp_path):
 def test_pickle_checkpoint_refused_unless_opted_in(tiny_bert, tmp_path):
     folder = tmp_path / "pickled"
     shutil.copytree(tiny_bert, folder)
-    (folder / "tf_model.h5").rename(folder / "pytorch_model.bin")
+    (folder / "model.safetensors").rename(folder / "pytorch_model.bin")
     with pytest.raises(UnsafeCheckpointError, match=r"pickle.*allow_pickle=True"):
         backbones.resolve_backbone(str(folder))
-    assert backbones.resolve_backbone(str(folder), allow_pickle=True).weights_format == "pt-pickle"
+    resolved = backbones.resolve_backbone(str(folder), allow_pickle=True)
+    assert resolved.weights_format == "pt-pickle"
+    # Opted in, it resolves; our encoders still read only plain tensors.
+    with pytest.raises(UnsafeCheckpointError, match=r"pytorch_model\.bin'.*Convert it to model\.safetensors"):
+        backbones.load_pretrained_backbone(resolved)
 
 
 def test_max_length_above_position_limit_is_refused(tiny_backbones):
@@ -101,7 +105,7 @@ def test_real_bundled_weights_load_and_embed_meaningfully():
         "The girl is carrying a baby.",
     ]
     batch = tokenizer(sentences, padding=True, return_tensors="tf")
-    hidden = model(dict(batch)).last_hidden_state.numpy()
+    hidden = model(dict(batch)).numpy()
     mask = batch["attention_mask"].numpy()[..., None]
     pooled = (hidden * mask).sum(1) / mask.sum(1)
     pooled /= np.linalg.norm(pooled, axis=1, keepdims=True)
@@ -116,11 +120,23 @@ _BROKEN = {
 }
 
 
+def _copy_with_h5(tiny_bert, folder):
+    """The tiny backbone's folder with a (valid, small) tf_model.h5 instead of model.safetensors."""
+    import h5py
+
+    shutil.copytree(tiny_bert, folder)
+    (folder / "model.safetensors").unlink()
+    with h5py.File(folder / "tf_model.h5", "w") as handle:
+        handle.create_dataset("tf_bert_model/bert/embeddings/word_embeddings/weight:0",
+                              data=np.zeros((64, 32), np.float32))
+    return folder / "tf_model.h5"
+
+
 def _copy_with_safetensors(tiny_bert, folder):
     from safetensors.numpy import save_file
 
     shutil.copytree(tiny_bert, folder)
-    (folder / "tf_model.h5").unlink()
+    (folder / "model.safetensors").unlink()
     save_file({"weight": np.zeros((64, 32), np.float32)}, str(folder / "model.safetensors"), metadata={"format": "pt"})
     return folder / "model.safetensors"
 
@@ -137,8 +153,7 @@ def test_broken_safetensors_file_is_named_with_the_fix(tiny_bert, tmp_path, dama
 @pytest.mark.parametrize("damage", sorted(_BROKEN))
 def test_broken_h5_file_is_named_with_the_fix(tiny_bert, tmp_path, damage):
     folder = tmp_path / "model"
-    shutil.copytree(tiny_bert, folder)
-    weights = folder / "tf_model.h5"
+    weights = _copy_with_h5(tiny_bert, folder)
     weights.write_bytes(_BROKEN[damage](weights.read_bytes()))
     with pytest.raises(BackboneError, match=r"tf_model\.h5'.*truncated or not an HDF5 file"
                                             r".*Re-download it.*save_pretrained"):
@@ -148,11 +163,10 @@ def test_broken_h5_file_is_named_with_the_fix(tiny_bert, tmp_path, damage):
 @pytest.mark.parametrize("file_name", ["tf_model.h5", "model.safetensors"])
 def test_file_damaged_after_resolving_fails_clearly_at_load(tiny_bert, tmp_path, file_name):
     folder = tmp_path / "model"
-    shutil.copytree(tiny_bert, folder)
-    if file_name == "model.safetensors":  # a TF-format safetensors file, loaded by from_pretrained
-        model = backbones.load_pretrained_backbone(backbones.resolve_backbone(str(folder)))
-        (folder / "tf_model.h5").unlink()
-        model.save_pretrained(str(folder), safe_serialization=True)
+    if file_name == "tf_model.h5":
+        _copy_with_h5(tiny_bert, folder)
+    else:
+        shutil.copytree(tiny_bert, folder)
     resolved = backbones.resolve_backbone(str(folder))
     weights = folder / file_name
     weights.write_bytes(_BROKEN["truncated"](weights.read_bytes()))
@@ -183,3 +197,21 @@ def test_missing_shard_is_named(tiny_bert, tmp_path):
     )
     with pytest.raises(BackboneError, match=r"model-00001-of-00002\.safetensors'.*is missing"):
         backbones.resolve_backbone(str(tmp_path / "model"))
+
+
+def test_an_architecture_we_do_not_implement_is_refused_naming_those_we_do(tiny_bert, tmp_path):
+    import json
+
+    from kerastune_nlp.backbones.registry import implemented_model_types
+
+    folder = tmp_path / "gpt2"
+    shutil.copytree(tiny_bert, folder)
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "model_type": "gpt2"}))
+    resolved = backbones.resolve_backbone(str(folder))
+    expected = r"`model_type` 'gpt2' has no encoder in kerastune_nlp\. Expected one of \[.*'bert'.*'deberta-v2'"
+    with pytest.raises(BackboneError, match=expected):
+        backbones.load_config(resolved)
+    with pytest.raises(BackboneError, match=expected):
+        backbones.load_pretrained_backbone(resolved)
+    assert {"bert", "distilbert", "roberta", "xlm-roberta", "electra", "deberta-v2"} <= set(implemented_model_types())

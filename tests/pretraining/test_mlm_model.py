@@ -17,30 +17,47 @@ def _inputs(vocab_size: int, length: int = 9):
 
 
 @pytest.mark.parametrize("family", FAMILIES)
-def test_encoder_weights_arrive_and_masked_slot_logits_match_the_full_model(family, all_tiny_backbones):
+def test_encoder_weights_arrive_and_masked_slot_logits_match_the_full_model(family, all_tiny_backbones, tmp_path):
+    import shutil
+
     from kerastune_nlp.models.backbones import load_pretrained_backbone, resolve_backbone
-    from kerastune_nlp.pretraining.mlm_model import encoder_layer, load_mlm_model, masked_logits
+    from kerastune_nlp.pretraining.mlm_model import (
+        HEAD_NAMES,
+        encoder_layer,
+        head_group,
+        load_mlm_model,
+        masked_logits,
+        save_mlm_checkpoint,
+    )
 
     resolved = resolve_backbone(str(all_tiny_backbones[family]))
-    loaded = load_mlm_model(resolved)
-    assert loaded.head == "created" and loaded.missing_head_weights  # the tiny checkpoints are bare encoders
-    inputs = _inputs(loaded.model.config.vocab_size)
-    reference = load_pretrained_backbone(resolved)(inputs, training=False).last_hidden_state.numpy()
-    ours = encoder_layer(loaded.model)(**inputs, training=False)[0].numpy()
+    loaded = load_mlm_model(resolved, seed=0)
+    assert loaded.head == "created" and len(loaded.missing_head_weights) == 5  # the tiny checkpoints are bare encoders
+    inputs = _inputs(loaded.model.backbone_config.vocab_size)
+    reference = load_pretrained_backbone(resolved)(inputs, training=False).numpy()
+    ours = encoder_layer(loaded.model)(inputs, training=False).numpy()
     np.testing.assert_allclose(ours[0], reference[0], atol=1e-5)
     np.testing.assert_allclose(ours[1, :6], reference[1, :6], atol=1e-5)
-    # The head's variables form their own learning-rate group, nothing else does.
-    from kerastune_nlp.pretraining.mlm_model import head_group, head_layer_names
-
+    # The head's variables (dense, LayerNorm, bias; the decoder is the tied word table) form their own group.
     group = head_group(loaded.model)
-    heads = head_layer_names(loaded.model)
-    in_head = [w.name for w in loaded.model.trainable_weights if group(w) == 1]
-    assert in_head and all(name.split("/")[1] in heads for name in in_head)
+    assert sum(group(w) == 1 for w in loaded.model.trainable_weights) == 5
     assert sum(group(w) == 0 for w in loaded.model.trainable_weights) > 10
     positions = np.array([[1, 4, 0], [2, 5, 3]], np.int32)
-    full = loaded.model(inputs, training=False).logits.numpy()
+    full = loaded.model(inputs, training=False).numpy()
     sliced = masked_logits(loaded.model, {**inputs, "masked_positions": positions}).numpy()
     np.testing.assert_allclose(sliced, np.take_along_axis(full, positions[..., None], axis=1), atol=1e-4)
+    # Saved in PyTorch naming with the family's head names, it loads back whole, head included.
+    out = save_mlm_checkpoint(loaded.model, tmp_path / "adapted")
+    for item in resolved.directory.iterdir():
+        if item.name not in ("config.json", "model.safetensors"):
+            shutil.copy(item, out)
+    from safetensors import safe_open
+
+    with safe_open(str(out / "model.safetensors"), framework="np") as handle:
+        assert HEAD_NAMES[family][0][2] in handle.keys()
+    again = load_mlm_model(resolve_backbone(str(out)))
+    assert again.head == "loaded" and not again.missing_head_weights
+    np.testing.assert_array_equal(again.model(inputs, training=False).numpy(), full)
 
 
 def test_the_real_bundled_checkpoint_loads_its_encoder_and_gets_a_new_head():
@@ -55,17 +72,17 @@ def test_the_real_bundled_checkpoint_loads_its_encoder_and_gets_a_new_head():
     assert sorted(loaded.missing_head_weights) == sorted([
         "cls.predictions.bias", "cls.predictions.transform.dense.weight", "cls.predictions.transform.dense.bias",
         "cls.predictions.transform.LayerNorm.weight", "cls.predictions.transform.LayerNorm.bias"])
-    assert head_layer_names(loaded.model) == {"mlm___cls", "cls"}
+    assert head_layer_names(loaded.model) == set(loaded.missing_head_weights)
     inputs = _inputs(30000)
-    reference = load_pretrained_backbone(resolved)(inputs, training=False).last_hidden_state.numpy()
-    ours = encoder_layer(loaded.model)(**inputs, training=False)[0].numpy()
+    reference = load_pretrained_backbone(resolved)(inputs, training=False).numpy()
+    ours = encoder_layer(loaded.model)(inputs, training=False).numpy()
     np.testing.assert_allclose(ours[0], reference[0], atol=1e-4)
 
 
 def test_missing_encoder_weights_are_refused(tiny_bert, tmp_path):
     import shutil
 
-    import h5py
+    from safetensors.numpy import load_file, save_file
 
     from kerastune_nlp.errors import BackboneError
     from kerastune_nlp.models.backbones import resolve_backbone
@@ -73,10 +90,9 @@ def test_missing_encoder_weights_are_refused(tiny_bert, tmp_path):
 
     broken = tmp_path / "broken"
     shutil.copytree(tiny_bert, broken)
-    with h5py.File(broken / "tf_model.h5", "r+") as handle:  # a checkpoint without the encoder layer
-        del handle["bert"]
-        names = [n for n in handle.attrs["layer_names"] if n != b"bert"]
-        handle.attrs["layer_names"] = names
-    with pytest.raises(BackboneError, match=r"broken.*tf_model.h5' lacks weights the masked-LM model needs: "
-                                            r"layer 'bert'"):
+    tensors = load_file(str(broken / "model.safetensors"))
+    del tensors["encoder.layer.1.output.dense.weight"]
+    save_file(tensors, str(broken / "model.safetensors"), metadata={"format": "pt"})
+    with pytest.raises(BackboneError, match=r"broken.*model.safetensors' into the 'bert' encoder.*1 missing tensor "
+                                            r"\(encoder\.layer\.1\.output\.dense\.weight\)"):
         load_mlm_model(resolve_backbone(str(broken)))
