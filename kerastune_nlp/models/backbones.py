@@ -223,7 +223,8 @@ def _broken_weights_error(path: Path, kind: str, error) -> BackboneError:
     fix = ("Re-download it (an interrupted download leaves a short file), "
            "or re-save the model with `save_pretrained`")
     if not path.is_file():
-        cause = "is missing (the shard index lists it)"
+        indexes = sorted(index.name for index in path.parent.glob("*.index.json"))
+        cause = f"is missing (the shard index {' / '.join(indexes) or 'of the folder'} lists it)"
     elif head.startswith(b"version https://git-lfs"):
         cause = "is a Git LFS pointer, not the weights"
         fix = "Run `git lfs pull` in that repository, or re-download it"
@@ -255,14 +256,18 @@ def write_config(config, directory) -> Path:
     return directory
 
 
-def load_tokenizer(directory):
+def load_tokenizer(directory, vocab_size: int | None = None):
     """Loads a fast tokenizer that accepts pre-split words.
 
     Byte-level BPE tokenizers (RoBERTa, GPT-2) need `add_prefix_space=True`
-    to tokenize pre-split words as they appear mid-sentence.
+    to tokenize pre-split words as they appear mid-sentence. With
+    `vocab_size` (the backbone's embedding rows), a tokenizer that can give
+    larger ids is refused: TensorFlow on CPU fails mid-training on such an id,
+    and on GPU it silently reads zeros.
     """
     from transformers import AutoTokenizer
 
+    _check_tokenizer_files(Path(directory))
     directory = str(directory)
     try:
         tokenizer = AutoTokenizer.from_pretrained(directory, use_fast=True, trust_remote_code=False)
@@ -279,7 +284,41 @@ def load_tokenizer(directory):
         )
     if getattr(tokenizer, "add_prefix_space", None) is False:
         tokenizer = AutoTokenizer.from_pretrained(directory, use_fast=True, add_prefix_space=True)
+    if vocab_size is not None:
+        check_tokenizer_fits(tokenizer, vocab_size, directory)
     return tokenizer
+
+
+# A folder must hold one of these: transformers 5 builds an empty tokenizer
+# (special tokens only, every word [UNK]) from a folder without them.
+_TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "spm.model", "sentencepiece.bpe.model",
+                    "tokenizer.model")
+
+
+def _check_tokenizer_files(directory: Path) -> None:
+    if not any((directory / name).is_file() for name in _TOKENIZER_FILES):
+        found = sorted(path.name for path in directory.iterdir()) if directory.is_dir() else []
+        raise BackboneError(
+            f"No tokenizer files in {str(directory)!r} (found: {', '.join(found[:12]) or 'nothing'}). Expected "
+            f"one of {', '.join(_TOKENIZER_FILES)}. Save the checkpoint's tokenizer beside its weights "
+            "(`tokenizer.save_pretrained(dir)`)."
+        )
+
+
+def check_tokenizer_fits(tokenizer, vocab_size: int, directory) -> None:
+    """Refuses a tokenizer whose ids reach past the backbone's `vocab_size` embedding rows."""
+    size = len(tokenizer)  # added tokens included
+    if size > vocab_size:
+        files = sorted(path.name for path in Path(directory).iterdir()
+                       if path.name in {"tokenizer.json", "vocab.txt", "vocab.json", "spm.model",
+                                        "sentencepiece.bpe.model", "added_tokens.json"})
+        raise BackboneError(
+            f"The tokenizer in {str(directory)!r} ({', '.join(files) or 'its files'}) has {size} tokens, but "
+            f"the backbone's config.json says vocab_size {vocab_size}: ids {vocab_size}..{size - 1} would index "
+            "past the embedding table. The tokenizer files and the weights come from different models: put the "
+            "tokenizer saved with this checkpoint beside it (`tokenizer.save_pretrained`); if you added tokens, "
+            "resize the embeddings and save the checkpoint again."
+        )
 
 
 def max_sequence_length(config) -> int:

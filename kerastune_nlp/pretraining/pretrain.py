@@ -105,6 +105,8 @@ def continue_pretraining(corpus=None, *, output_dir, backbone: str = DEFAULT_BAC
     if config.max_length > limit:
         raise ConfigError(f"`max_length` exceeds what the backbone {backbone!r} can embed: it has {limit} positions. "
                           f"Received: `max_length`={config.max_length}. Pass --max-length {limit} or less.")
+    backbones.check_tokenizer_fits(backbones.load_tokenizer(resolved.directory), backbone_config.vocab_size,
+                                   resolved.directory)  # before the corpus is read and packed
     data = prepare_data(corpus, dataset, eval_file, resolved, config)
     fingerprint = {"backbone": {"name": backbone, "directory": str(resolved.directory.resolve())},
                    "corpus": data.train.digest(), "eval": data.held_out.digest() if data.held_out else None,

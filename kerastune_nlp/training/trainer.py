@@ -159,7 +159,7 @@ class Trainer:
                                               allow_pickle=self.model_config.allow_pickle)
         backbone_config = backbones.load_config(resolved)
         backbones.check_max_length(self.data_config.max_length, backbone_config, self.model_config.backbone)
-        tokenizer = backbones.load_tokenizer(resolved.directory)
+        tokenizer = backbones.load_tokenizer(resolved.directory, backbone_config.vocab_size)
         self.task.fit_state(splits["train"])
         encoded = {name: self.task.encode(tokenizer, splits[name], self.data_config.max_length)
                    for name in ("train", "dev")}

@@ -38,7 +38,7 @@ def test_the_adapted_backbone_is_a_folder_the_resolver_loads(tiny_pretrained):
 
     output = tiny_pretrained.output_dir
     names = {p.name for p in output.iterdir()}
-    assert {"config.json", "model.safetensors", "tokenizer.json", "vocab.txt", "pretraining.json"} <= names
+    assert {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "pretraining.json"} <= names
     assert not {"backup", "fingerprint.json", "eval_before.json", "history.json"} & names
     assert not [n for n in names if n.endswith((".bin", ".pkl", ".pickle"))]  # no pickle anywhere
     assert not output.with_name(output.name + ".partial").exists()
