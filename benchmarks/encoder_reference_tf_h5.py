@@ -16,10 +16,14 @@ tests/fixtures/encoders/ (written by benchmarks/encoder_reference.py) this:
 4. writes the results into the "TF 4.x h5 copies" section of the fixtures'
    README.md.
 
-Run it in the test environment while it still has transformers 4.x (no
-PyTorch needed):
+It needs transformers 4.x, whose TF classes v5 removed (no PyTorch needed);
+the package itself now pins transformers 5, so use a separate environment:
 
-    .venv/bin/python benchmarks/encoder_reference_tf_h5.py [--fixtures DIR] [--cases bert roberta ...]
+    python3 -m venv .venv-tf4 && .venv-tf4/bin/pip install -e . 'transformers==4.57.6' 'tokenizers<0.23'
+    .venv-tf4/bin/python benchmarks/encoder_reference_tf_h5.py [--fixtures DIR] [--cases bert roberta ...]
+
+(pip reports the conflict with the package's transformers pin; the script
+only needs the 4.x TF classes and the fixtures.)
 """
 
 from __future__ import annotations

@@ -72,20 +72,23 @@ def train_default(task: str, output: Path) -> Path:
 
 
 def torch_twin(predictor):
-    """The run's trained weights in the Transformers PyTorch model plus a Linear head."""
+    """The run's trained weights in the Transformers PyTorch model plus a Linear head.
+
+    Our encoder is written as a PyTorch-named checkpoint (`save_checkpoint`)
+    and read back by transformers' `AutoModel`, as a PyTorch user would.
+    """
     import torch
-    from transformers import AutoModel, TFPreTrainedModel
-    from transformers.modeling_tf_pytorch_utils import load_tf2_weights_in_pytorch_model
+    from transformers import AutoModel
 
     from kerastune_nlp._tf import keras
+    from kerastune_nlp.backbones import families
+    from kerastune_nlp.backbones.checkpoint import save_checkpoint
 
-    backbone = next(layer for layer in predictor.model.layers if isinstance(layer, TFPreTrainedModel))
+    backbone = next(layer for layer in predictor.model.layers if families.is_own_encoder(layer))
     head = [layer for layer in predictor.model.layers if isinstance(layer, keras.layers.Dense)][-1]
-    body = AutoModel.from_config(predictor.backbone_config, add_pooling_layer=False).eval()
-    _, info = load_tf2_weights_in_pytorch_model(body, backbone.weights, allow_missing_keys=True,
-                                                output_loading_info=True)
-    if info["missing_keys"]:
-        sys.exit(f"PyTorch twin: weights not copied: {info['missing_keys'][:5]}")
+    with tempfile.TemporaryDirectory() as folder:
+        save_checkpoint(backbone, predictor.backbone_config, folder)
+        body = AutoModel.from_pretrained(folder, add_pooling_layer=False).eval()
     kernel, bias = (w.numpy() for w in head.weights)
     linear = torch.nn.Linear(kernel.shape[0], kernel.shape[1])
     with torch.no_grad():
