@@ -19,11 +19,11 @@ tests/fixtures/encoders/ (written by benchmarks/encoder_reference.py) this:
 It needs transformers 4.x, whose TF classes v5 removed (no PyTorch needed);
 the package itself now pins transformers 5, so use a separate environment:
 
-    python3 -m venv .venv-tf4 && .venv-tf4/bin/pip install -e . 'transformers==4.57.6' 'tokenizers<0.23'
+    python3 -m venv .venv-tf4
+    .venv-tf4/bin/pip install 'tensorflow==2.21.*' 'tf-keras==2.21.*' 'transformers==4.57.6' safetensors h5py
     .venv-tf4/bin/python benchmarks/encoder_reference_tf_h5.py [--fixtures DIR] [--cases bert roberta ...]
 
-(pip reports the conflict with the package's transformers pin; the script
-only needs the 4.x TF classes and the fixtures.)
+(The script does not import kerastune_nlp, so the package is not installed there.)
 """
 
 from __future__ import annotations
