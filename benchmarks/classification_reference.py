@@ -87,7 +87,8 @@ def run_pytorch(args, splits, output: Path) -> dict:
     model = AutoModelForSequenceClassification.from_pretrained(directory, num_labels=len(names))
     training_args = TrainingArguments(
         output_dir=str(output), per_device_train_batch_size=args.batch_size, per_device_eval_batch_size=32,
-        learning_rate=args.learning_rate, num_train_epochs=args.epochs, weight_decay=0.01, warmup_ratio=0.1,
+        learning_rate=args.learning_rate, num_train_epochs=args.epochs, weight_decay=0.01,
+        warmup_steps=0.1,  # a float below 1 is a ratio of the steps (transformers 5 dropped warmup_ratio)
         lr_scheduler_type="linear", adam_epsilon=1e-6, max_grad_norm=1.0, seed=args.seed,
         eval_strategy="epoch", save_strategy="epoch", save_total_limit=1, load_best_model_at_end=True,
         metric_for_best_model="accuracy", greater_is_better=True, logging_strategy="epoch",

@@ -282,10 +282,10 @@ def run_pytorch(args, splits: dict, output: Path) -> dict:
         id2label=dict(enumerate(label_map.labels)), label2id={t: i for i, t in enumerate(label_map.labels)},
     )
     training_args = TrainingArguments(
-        output_dir=str(output), overwrite_output_dir=True,
+        output_dir=str(output),
         num_train_epochs=args.epochs, per_device_train_batch_size=args.batch_size,
         per_device_eval_batch_size=EVAL_BATCH_SIZE, learning_rate=args.learning_rate,
-        lr_scheduler_type="linear", warmup_ratio=args.warmup_ratio, weight_decay=args.weight_decay,
+        lr_scheduler_type="linear", warmup_steps=args.warmup_ratio, weight_decay=args.weight_decay,
         adam_epsilon=ADAM_EPSILON, max_grad_norm=MAX_GRAD_NORM, seed=args.seed, fp16=False, bf16=False,
         eval_strategy="epoch", save_strategy="no", logging_strategy="epoch", report_to=[],
         dataloader_num_workers=0,

@@ -230,7 +230,7 @@ def run_pytorch(args) -> dict:
         training_args = TrainingArguments(
             output_dir=scratch, num_train_epochs=args.epochs, per_device_train_batch_size=args.batch_size,
             per_device_eval_batch_size=EVAL_BATCH_SIZE, learning_rate=args.learning_rate,
-            lr_scheduler_type="linear", warmup_ratio=train_config.warmup_ratio,
+            lr_scheduler_type="linear", warmup_steps=train_config.warmup_ratio,
             weight_decay=train_config.weight_decay, adam_epsilon=ADAM_EPSILON, max_grad_norm=MAX_GRAD_NORM,
             seed=seed, fp16=False, bf16=False, use_cpu=True, eval_strategy="no", save_strategy="no",
             logging_strategy="epoch", report_to=[], dataloader_num_workers=0)

@@ -206,7 +206,7 @@ def run_pytorch_worker(args) -> dict:
         output_dir=str(checkpoints), num_train_epochs=args.epochs,
         per_device_train_batch_size=train_config.batch_size, per_device_eval_batch_size=EVAL_BATCH_SIZE,
         learning_rate=train_config.learning_rate, lr_scheduler_type="linear",
-        warmup_ratio=train_config.warmup_ratio, weight_decay=train_config.weight_decay,
+        warmup_steps=train_config.warmup_ratio, weight_decay=train_config.weight_decay,  # ratio (< 1)
         adam_epsilon=ADAM_EPSILON, max_grad_norm=MAX_GRAD_NORM, seed=train_config.seed,
         eval_strategy="epoch", save_strategy="epoch", load_best_model_at_end=True,
         metric_for_best_model="f1", greater_is_better=True, group_by_length=args.hf_group_by_length,
