@@ -363,10 +363,14 @@ Family notes from the transformers v5 source (modeling_<family>.py):
 """
 
 
-def tf_h5_section(readme: Path) -> str:
-    """The section benchmarks/encoder_reference_tf_h5.py wrote into an earlier README, kept as it was."""
-    match = re.search(r"<!-- tf-h5 -->.*?<!-- /tf-h5 -->", readme.read_text() if readme.exists() else "", re.S)
-    return match.group(0) if match else "<!-- tf-h5 -->\n<!-- /tf-h5 -->"
+def kept_section(readme: Path, tag: str) -> str:
+    """A section another script wrote into an earlier README, kept as it was.
+
+    tag "tf-h5": benchmarks/encoder_reference_tf_h5.py; "pickle": benchmarks/pickle_fixture.py.
+    """
+    pattern = rf"<!-- {tag} -->.*?<!-- /{tag} -->"
+    match = re.search(pattern, readme.read_text() if readme.exists() else "", re.S)
+    return match.group(0) if match else f"<!-- {tag} -->\n<!-- /{tag} -->"
 
 
 def write_readme(out: Path, cases, minilm: dict) -> None:
@@ -389,7 +393,8 @@ def write_readme(out: Path, cases, minilm: dict) -> None:
         f"real lengths {minilm['lengths']}): `input_ids`, `attention_mask`, `token_type_ids`, "
         f"`last_hidden_state`, `pooler_output` of the PyTorch BertModel. Its weights are not copied here.\n"
     )
-    lines.append("\n" + tf_h5_section(out / "README.md") + "\n")
+    lines.append("\n" + kept_section(out / "README.md", "tf-h5") + "\n")
+    lines.append("\n" + kept_section(out / "README.md", "pickle") + "\n")
     lines.append("\n## Tensor names and shapes (PyTorch naming; Linear weights are [out, in])\n")
     for case in cases:
         config = json.loads((out / case.name / "config.json").read_text())

@@ -10,10 +10,13 @@ Readers present every format in ONE naming and layout, PyTorch's
   renamed and transposed as transformers' own TF -> PyTorch converter does
   (tensor_layouts.py).
 
-Headers are read on opening, tensor data on demand. Nothing is ever
-unpickled (`pytorch_model.bin` is refused); broken, truncated or foreign
-files and missing shards raise `BackboneError` naming the file. Matching
-the tensors to an encoder is checkpoint.py's job.
+- `pytorch_model.bin` (or its shard index), only with `allow_pickle=True`:
+  read by torch_pickle.py's restricted unpickler (tensor data only, no
+  code is run, no PyTorch needed).
+
+Headers are read on opening, tensor data on demand; broken, truncated or
+foreign files and missing shards raise `BackboneError` naming the file.
+Matching the tensors to an encoder is checkpoint.py's job.
 """
 
 from __future__ import annotations
@@ -30,6 +33,11 @@ from kerastune_nlp.errors import BackboneError, UnsafeCheckpointError
 
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "tf_model.h5")
 _PICKLES = ("pytorch_model.bin", "pytorch_model.bin.index.json")
+_PICKLE_FIX = (
+    "Convert it to model.safetensors (e.g. `model.save_pretrained(dir, safe_serialization=True)` "
+    "in PyTorch), or pass `allow_pickle=True` (--allow-pickle) to read its tensors with "
+    "kerastune_nlp's restricted unpickler (no code is run)."
+)
 
 
 def _broken(path: Path, kind: str, error) -> BackboneError:
@@ -38,11 +46,15 @@ def _broken(path: Path, kind: str, error) -> BackboneError:
     return _broken_weights_error(Path(path), kind, error)
 
 
-def find_weights_file(directory) -> Path:
+def find_weights_file(directory, *, allow_pickle: bool = False) -> Path:
     """The weights file of a checkpoint folder: model.safetensors, its shard index, or tf_model.h5.
 
-    Raises `UnsafeCheckpointError` for a folder with only `pytorch_model.bin`
-    (a pickle) and `BackboneError` when there are no weights.
+    Args:
+        directory: str or Path. The checkpoint folder.
+        allow_pickle: bool. Fall back to `pytorch_model.bin` (or its shard
+            index). Defaults to False: such a folder raises `UnsafeCheckpointError`.
+
+    Raises `BackboneError` when there are no weights.
     """
     directory = Path(directory)
     for name in WEIGHT_FILES:
@@ -55,10 +67,11 @@ def find_weights_file(directory) -> Path:
         )
     for name in _PICKLES:
         if (directory / name).is_file():
+            if allow_pickle:
+                return directory / name
             raise UnsafeCheckpointError(
                 f"Backbone folder {str(directory)!r} only has {name}, a pickle that can run "
-                "arbitrary code when loaded, so it is refused. Convert it to model.safetensors "
-                "(e.g. `model.save_pretrained(dir, safe_serialization=True)` in PyTorch)."
+                f"arbitrary code when loaded, so it is refused. {_PICKLE_FIX}"
             )
     found = sorted(p.name for p in directory.iterdir()) if directory.is_dir() else []
     raise BackboneError(
@@ -108,26 +121,34 @@ class TensorSource:
         self.close()
 
 
-def open_checkpoint(path) -> TensorSource:
+def open_checkpoint(path, *, allow_pickle: bool = False) -> TensorSource:
     """Opens model.safetensors, a shard index, or tf_model.h5 (headers now, data on demand).
+
+    Args:
+        path: str or Path. The weights file or shard index.
+        allow_pickle: bool. Also open `pytorch_model.bin` (or its shard index)
+            with the restricted unpickler of torch_pickle.py. Defaults to False:
+            a pickle raises `UnsafeCheckpointError`.
 
     Truncated or foreign files and missing shards raise `BackboneError` naming the file.
     """
     path = Path(path)
+    if path.suffix == ".bin" or path.name.endswith(".bin.index.json"):
+        if not allow_pickle:
+            raise UnsafeCheckpointError(
+                f"{str(path)!r} is a pickle, which can run arbitrary code when loaded, so it is "
+                f"refused. {_PICKLE_FIX}"
+            )
+        return _open_sharded(path, _shard_map(path) if path.suffix == ".json" else None, _pickle)
     if path.name.endswith(".index.json"):
-        return _open_safetensors(path, _shard_map(path))
+        return _open_sharded(path, _shard_map(path), _safetensors)
     if path.suffix == ".safetensors":
-        return _open_safetensors(path, None)
+        return _open_sharded(path, None, _safetensors)
     if path.suffix in (".h5", ".hdf5"):
         return _open_h5(path)
-    if path.suffix == ".bin":
-        raise UnsafeCheckpointError(
-            f"{str(path)!r} is a pickle, which can run arbitrary code when loaded, so it is "
-            "refused. Convert it to model.safetensors."
-        )
     raise BackboneError(
         f"Unknown weights file {str(path)!r}. Expected model.safetensors, "
-        "model.safetensors.index.json or tf_model.h5."
+        "model.safetensors.index.json, tf_model.h5 or (with allow_pickle) pytorch_model.bin."
     )
 
 
@@ -145,32 +166,27 @@ def _shard_map(index: Path) -> dict:
     return weight_map
 
 
-def _open_safetensors(path: Path, weight_map) -> TensorSource:
-    from safetensors import SafetensorError, safe_open
-
+def _open_sharded(path: Path, weight_map, open_shard) -> TensorSource:
+    """A TensorSource over one file (`weight_map` None) or the shards its index lists."""
     source = TensorSource(path)
     shards = sorted(set(weight_map.values())) if weight_map is not None else [path.name]
     for shard_name in shards:
         shard = path.parent / shard_name
         try:
-            handle = safe_open(str(shard), framework="np")
-        except (SafetensorError, OSError) as error:
+            handle, tf_named, tensors = open_shard(shard)
+        except BackboneError:
             source.close()
-            raise _broken(shard, "a safetensors", error) from error
+            raise
         source._handles.append(handle)
-        tf_named = (handle.metadata() or {}).get("format") == "tf"
-        keys = handle.keys()
         if weight_map is not None:
             listed = {k for k, v in weight_map.items() if v == shard_name}
-            if not listed <= set(keys):
+            if not listed <= set(tensors):
                 source.close()
                 raise BackboneError(
                     f"The shard {str(shard)!r} lacks tensors its index {str(path)!r} lists there: "
-                    f"{sorted(listed - set(keys))[:5]}. Re-download the checkpoint."
+                    f"{sorted(listed - set(tensors))[:5]}. Re-download the checkpoint."
                 )
-        for key in keys:
-            shape = tuple(handle.get_slice(key).get_shape())
-            reader = _safetensors_reader(handle, shard)
+        for key, (reader, shape) in tensors.items():
             if tf_named:
                 source.from_tf = True
                 # TF save_pretrained drops the model scope: put a dummy one back for the converter.
@@ -181,6 +197,28 @@ def _open_safetensors(path: Path, weight_map) -> TensorSource:
                 name = re.sub(r"\.gamma$", ".weight", re.sub(r"\.beta$", ".bias", key))
                 source._entries[name] = (reader, key, "copy", shape)
     return source
+
+
+def _safetensors(shard: Path):
+    """(handle, TF-named?, {key: (reader, shape)}) of one safetensors file."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        handle = safe_open(str(shard), framework="np")
+    except (SafetensorError, OSError) as error:
+        raise _broken(shard, "a safetensors", error) from error
+    tf_named = (handle.metadata() or {}).get("format") == "tf"
+    reader = _safetensors_reader(handle, shard)
+    shapes = {key: tuple(handle.get_slice(key).get_shape()) for key in handle.keys()}
+    return handle, tf_named, {key: (reader, shape) for key, shape in shapes.items()}
+
+
+def _pickle(shard: Path):
+    """(handle, False, {key: (reader, shape)}) of one torch.save zip file (restricted unpickler)."""
+    from kerastune_nlp.backbones.torch_pickle import TorchZipFile
+
+    handle = TorchZipFile(shard)
+    return handle, False, {key: (handle.read, ref.shape) for key, ref in handle.tensors.items()}
 
 
 def _safetensors_reader(handle, shard: Path):

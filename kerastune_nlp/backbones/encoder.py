@@ -63,17 +63,21 @@ def build_encoder(config, *, seed=None, name=None, use_pooler=False, num_layers=
     return ensure_built(family.encoder_class(**kwargs))
 
 
-def load_encoder(path, *, config=None, use_pooler=False, name=None, dtype=None):
+def load_encoder(path, *, config=None, use_pooler=False, name=None, dtype=None, allow_pickle=False):
     """Builds the encoder of a Hugging Face checkpoint and loads every weight into it.
 
     Args:
         path: str or Path. A checkpoint folder (config.json + model.safetensors,
-            its shard index, or tf_model.h5) or one of those weight files.
+            its shard index, tf_model.h5, or with `allow_pickle` pytorch_model.bin)
+            or one of those weight files.
         config: path, dict or family config, or None to read config.json
             next to the weights. Defaults to None.
         use_pooler: bool. Build and load the [CLS] pooler too. Defaults to False.
         name: str or None. Layer name. Defaults to the family's base prefix.
         dtype: dtype policy or None. Defaults to the global policy.
+        allow_pickle: bool. Also read `pytorch_model.bin` (PyTorch's pickle),
+            with a restricted unpickler that only rebuilds tensors and runs no
+            code. Defaults to False (such a checkpoint raises `UnsafeCheckpointError`).
 
     Returns:
         `(encoder, report)`: the built encoder and a `LoadReport` (tensors
@@ -84,7 +88,7 @@ def load_encoder(path, *, config=None, use_pooler=False, name=None, dtype=None):
     """
     path = Path(path).expanduser()
     if path.is_dir():
-        weights = find_weights_file(path)
+        weights = find_weights_file(path, allow_pickle=allow_pickle)
         directory = path
     elif path.is_file():
         weights, directory = path, path.parent
@@ -97,9 +101,8 @@ def load_encoder(path, *, config=None, use_pooler=False, name=None, dtype=None):
         config = directory / "config.json"
     config = parse_config(config)
     family = get_family(config.model_type)
-    with open_checkpoint(
-        weights
-    ) as source:  # headers first: a broken file fails before any model is built
+    # Headers first: a broken file fails before any model is built.
+    with open_checkpoint(weights, allow_pickle=allow_pickle) as source:
         with skip_initialization():  # every weight is overwritten below
             encoder = build_encoder(config, name=name, use_pooler=use_pooler, dtype=dtype)
         report = load_weights(encoder, family, source, config.model_type)

@@ -412,19 +412,15 @@ def load_pretrained_backbone(resolved: ResolvedBackbone):
     """Loads our encoder of the backbone's family with its pretrained weights.
 
     Safetensors (PyTorch or TF names, single or sharded) and tf_model.h5 are
-    read as plain tensors; a PyTorch pickle is refused by `resolve_backbone`
-    unless opted in, and is not read here (convert it to safetensors).
+    read as plain tensors. A PyTorch pickle gets here only when opted in
+    (`resolve_backbone(..., allow_pickle=True)`), and is read by a restricted
+    unpickler that rebuilds tensors and runs no code (`backbones/torch_pickle.py`).
     """
     from kerastune_nlp.backbones.encoder import load_encoder
 
-    if resolved.weights_format == "pt-pickle":
-        raise UnsafeCheckpointError(
-            f"{str(resolved.weights_file)!r} is a PyTorch pickle, which kerastune_nlp's own "
-            "encoders do not read. Convert it to model.safetensors (in PyTorch: "
-            "`model.save_pretrained(dir, safe_serialization=True)`)."
-        )
     config = load_config(resolved)
-    encoder, _ = load_encoder(resolved.weights_file, config=config)  # it logs what it loaded
+    encoder, _ = load_encoder(resolved.weights_file, config=config,  # it logs what it loaded
+                              allow_pickle=resolved.weights_format == "pt-pickle")
     return without_autograph(encoder)
 
 

@@ -190,7 +190,9 @@ def load_mlm_model(resolved: backbones.ResolvedBackbone, config=None, seed=None)
                             f"{sorted(HEAD_NAMES)}.")
     encoder = backbones.load_pretrained_backbone(resolved)
     model = MaskedLanguageModel(encoder, config, seed=seed, name="masked_lm")
-    with open_checkpoint(resolved.weights_file) as source:
+    # resolve_backbone gives "pt-pickle" only when allow_pickle was passed to it.
+    with open_checkpoint(resolved.weights_file,
+                         allow_pickle=resolved.weights_format == "pt-pickle") as source:
         available = set(source.names)
         best = max(HEAD_NAMES[config.model_type],
                    key=lambda naming: sum(name in available for _, name, _ in _head_tensors(model, naming)))

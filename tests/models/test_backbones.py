@@ -1,6 +1,7 @@
 """Backbone resolution: bundled, local folders of three families, hub, and every refusal."""
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,6 +14,8 @@ from kerastune_nlp.errors import (
     UnsafeCheckpointError,
 )
 from kerastune_nlp.models import backbones
+
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "encoders"
 
 
 def test_bundled_backbone_resolves_offline():
@@ -68,16 +71,26 @@ def test_folder_without_config_is_refused(tmp_path):
         backbones.resolve_backbone(str(tmp_path))
 
 
-def test_pickle_checkpoint_refused_unless_opted_in(tiny_bert, tmp_path):
-    folder = tmp_path / "pickled"
-    shutil.copytree(tiny_bert, folder)
-    (folder / "model.safetensors").rename(folder / "pytorch_model.bin")
+def test_pickle_checkpoint_refused_unless_opted_in(tmp_path):
+    folder = Path(shutil.copytree(FIXTURES / "bert-pickle", tmp_path / "pickled"))
     with pytest.raises(UnsafeCheckpointError, match=r"pickle.*allow_pickle=True"):
         backbones.resolve_backbone(str(folder))
     resolved = backbones.resolve_backbone(str(folder), allow_pickle=True)
     assert resolved.weights_format == "pt-pickle"
-    # Opted in, it resolves; our encoders still read only plain tensors.
-    with pytest.raises(UnsafeCheckpointError, match=r"pytorch_model\.bin'.*Convert it to model\.safetensors"):
+    # Opted in, the restricted unpickler reads the tensors: the same encoder as the safetensors copy.
+    from_pickle = backbones.load_pretrained_backbone(resolved)
+    from_safetensors = backbones.load_pretrained_backbone(backbones.resolve_backbone(str(FIXTURES / "bert")))
+    ids = np.array([[2, 17, 40, 3]], dtype="int32")
+    features = {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
+    np.testing.assert_array_equal(from_pickle(features).numpy(), from_safetensors(features).numpy())
+
+
+def test_pickle_that_is_not_a_torch_archive_is_named(tiny_bert, tmp_path):
+    folder = tmp_path / "pickled"
+    shutil.copytree(tiny_bert, folder)
+    (folder / "model.safetensors").rename(folder / "pytorch_model.bin")
+    resolved = backbones.resolve_backbone(str(folder), allow_pickle=True)
+    with pytest.raises(BackboneError, match=r"pytorch_model\.bin'.*not a torch.save zip archive"):
         backbones.load_pretrained_backbone(resolved)
 
 
