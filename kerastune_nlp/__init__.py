@@ -12,8 +12,8 @@ Example:
 import importlib
 import os
 
-# The Hugging Face TF classes need Keras 2 (tf_keras); this must be set
-# before TensorFlow is first imported.
+# Our encoders and tfmot use Keras 2 (tf_keras); this must be set before
+# TensorFlow is first imported (see _tf.py).
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 from kerastune_nlp import errors  # noqa: E402

@@ -1,10 +1,8 @@
 """Transformer encoders: our own Keras implementations and what the stages need to know of them.
 
 - `families`: where the embeddings, encoder blocks, pooler and attention
-  projections are, in our encoders (one uniform surface, what every stage
-  builds) and, per family, in the transformers 4.x TF classes that 0.2
-  built (kept for names such as `variable_group`'s and for HF objects
-  passed in by hand).
+  projections are in our encoders (one uniform surface across families),
+  and the depth group of each variable name.
 - Our own encoders, which load Hugging Face checkpoints directly and are
   checked against transformers v5 PyTorch outputs (tests/backbones):
   shared pieces (`activations`, `initializers`, `embeddings`, `layers`),
@@ -21,6 +19,6 @@ Importing this package does not import TensorFlow, so config validation and
 the CLI stay fast; the encoder modules import it when they are imported.
 """
 
-from kerastune_nlp.backbones.families import DEFAULT, FAMILIES, Family, family_of
+from kerastune_nlp.backbones.families import is_own_encoder
 
-__all__ = ["DEFAULT", "FAMILIES", "Family", "family_of"]
+__all__ = ["is_own_encoder"]

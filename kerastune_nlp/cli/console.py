@@ -7,7 +7,6 @@ import os
 import re
 import sys
 import threading
-import warnings
 
 # Lines TensorFlow's C++ runtime writes to stderr at start-up on a CPU-only
 # machine ("Could not find cuda drivers", "failed call to cuInit ... (303)",
@@ -63,9 +62,6 @@ def configure(verbose: bool = False) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if verbose else "2")
     if not verbose:
         hide_native_noise()
-    # transformers' TF generation utilities warn about their own deprecations.
-    warnings.filterwarnings("ignore", message=".*seed_generator.*")
-    warnings.filterwarnings("ignore", message=".*TensorFlow and JAX classes are deprecated.*")
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s")
     if not verbose:
         for name in ("tensorflow", "absl", "h5py"):

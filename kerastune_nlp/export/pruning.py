@@ -9,21 +9,18 @@ before and after, and the task metric of the run and of its pruned copy.
 
 Why it is built this way (tfmot 0.8.1, see DESIGN.md):
 
-- Our own encoders list their block kernels themselves
+- Our encoders list their block kernels themselves
   (`get_prunable_weights`), so `prune_low_magnitude` wraps the encoder
-  layer as it is. tfmot cannot look inside a Hugging Face TF model
-  ("Subclassed models are not supported currently"): that backbone goes
-  into a layer that is also a tfmot `PrunableLayer` first. Either way the
-  training model reuses the run model's own head layers, so the training
-  model and the plain model share every variable.
+  layer as it is. The training model reuses the run model's own head
+  layers, so the training model and the plain model share every variable.
 - The schedule is fitted to the run: tfmot's default frequency (100 steps)
   prunes nothing in a short fine-tune. Sparsity rises over the first two
   thirds of the steps in about ten mask updates; the last third fine-tunes
   under the final mask.
 - Stripping: the masks are applied once more after training and the plain
   model, which holds no pruning wrapper, is saved. That is what
-  `strip_pruning` gives, without its `clone_model` (which cannot clone an HF
-  model).
+  `strip_pruning` gives, without its `clone_model` (a rebuilt copy would no
+  longer share the run model's variables).
 - Only the encoder's Dense kernels are pruned. Embeddings (about half of
   MiniLM's 22.7M weights), biases, LayerNorms, the pooler and the head stay
   dense, so the file shrinks by less than the sparsity.
@@ -148,25 +145,9 @@ def gzip_size(path) -> int:
 
 def encoder_kernels(backbone) -> list:
     """The Dense kernels of the backbone's encoder blocks: what pruning zeroes."""
-    from kerastune_nlp._tf import keras
     from kerastune_nlp.backbones import families
 
-    if families.is_own_encoder(backbone):
-        return backbone.get_prunable_weights()  # exactly what tfmot masks
-    try:
-        blocks = families.encoder_layers(backbone)
-    except ConfigError as error:
-        raise ConfigError(f"Cannot prune {type(backbone).__name__}: its encoder blocks were not found "
-                          f"({error}). Pruning supports the families in backbones/families.py.") from None
-    kernels = {}
-    for block in blocks:
-        for layer in block.submodules:
-            if isinstance(layer, keras.layers.Dense):
-                kernels[id(layer.kernel)] = layer.kernel
-    if not kernels:
-        raise ConfigError(f"Found no Dense kernels in the encoder blocks of {type(backbone).__name__}; "
-                          "there is nothing to prune.")
-    return list(kernels.values())
+    return families.check_own_encoder(backbone).get_prunable_weights()  # exactly what tfmot masks
 
 
 def kernel_name(variable) -> str:
@@ -194,34 +175,6 @@ def _import_tfmot():
     return tfmot
 
 
-def _prunable_backbone(tfmot, backbone, input_names):
-    """An HF backbone as one layer tfmot can wrap: a list of input tensors -> last hidden state.
-
-    A training-time object only (never saved), so it has no `get_config`.
-    """
-    from kerastune_nlp._tf import keras
-
-    class PrunableBackbone(keras.layers.Layer, tfmot.sparsity.keras.PrunableLayer):
-        def __init__(self, **kwargs):
-            super().__init__(**kwargs)
-            self.backbone = backbone
-
-        def build(self, input_shape):
-            if not self.backbone.built:
-                self.backbone(self.backbone.dummy_inputs, training=False)
-            super().build(input_shape)
-
-        def call(self, inputs, training=None):
-            # One list input: the form checked with tfmot 0.8.1 (DESIGN.md).
-            features = dict(zip(input_names, inputs))
-            return self.backbone(features, training=training).last_hidden_state
-
-        def get_prunable_weights(self):
-            return encoder_kernels(self.backbone)
-
-    return PrunableBackbone(name="prunable_backbone")
-
-
 def pruning_model(tfmot, model, backbone, input_names, plan: PruningPlan):
     """A training model sharing `model`'s variables, with the backbone under a pruning wrapper.
 
@@ -231,19 +184,13 @@ def pruning_model(tfmot, model, backbone, input_names, plan: PruningPlan):
     from kerastune_nlp._tf import keras
     from kerastune_nlp.backbones import families
 
+    families.check_own_encoder(backbone)
     inputs = {name: keras.Input(shape=(None,), dtype="int32", name=name) for name in input_names}
-    schedule = plan.schedule(tfmot)
-    if families.is_own_encoder(backbone):
-        hidden = backbone.output  # the last hidden state: what the run model's head reads
-        wrapped = tfmot.sparsity.keras.prune_low_magnitude(backbone, pruning_schedule=schedule)
-        features = wrapped(inputs)
-    else:
-        hidden = backbone.output.last_hidden_state
-        prunable = _prunable_backbone(tfmot, backbone, input_names)
-        wrapped = tfmot.sparsity.keras.prune_low_magnitude(prunable, pruning_schedule=schedule)
-        features = wrapped([inputs[name] for name in input_names])
+    hidden = backbone.output  # the last hidden state: what the run model's head reads
+    # tfmot wraps any layer with `get_prunable_weights`, as our encoders have: no adapter layer.
+    wrapped = tfmot.sparsity.keras.prune_low_magnitude(backbone, pruning_schedule=plan.schedule(tfmot))
     head = keras.Model(hidden, model.output, name="head")  # the run model's own head layers
-    return keras.Model(inputs, head(features), name="pruning"), wrapped
+    return keras.Model(inputs, head(wrapped(inputs)), name="pruning"), wrapped
 
 
 def prune_run(run_dir, output_dir=None, *, sparsity: float = 0.5, epochs: int = 1,

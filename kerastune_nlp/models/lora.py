@@ -1,9 +1,9 @@
-"""LoRA (Hu et al. 2021, arXiv:2106.09685) for our encoders and the Hugging Face TF backbones.
+"""LoRA (Hu et al. 2021, arXiv:2106.09685) for our encoders.
 
-`add_lora` swaps chosen attention projections of a built backbone for
+`add_lora` swaps chosen attention projections of a built encoder for
 `LoRADense` wrappers (our attention layers look their Dense attributes up at
-call time, as the HF layers do) and freezes every other backbone weight, so
-only the low-rank pairs (a few % of the weights) train. `merge_lora` folds the pairs
+call time) and freezes every other backbone weight, so only the low-rank
+pairs (a few % of the weights) train. `merge_lora` folds the pairs
 back into the original kernels and restores the original layer structure, so
 weights saved afterwards load into a plain, un-wrapped model.
 """
@@ -17,16 +17,8 @@ from kerastune_nlp.backbones import families
 from kerastune_nlp.config import LORA_TARGETS
 from kerastune_nlp.errors import ConfigError
 
-# Which attribute holds each target projection (our encoders' `query_dense`;
-# in the HF classes BERT's `query`, DistilBERT's `q_lin`, DeBERTa-v2's
-# `query_proj`, ...) is in `kerastune_nlp.backbones.families`.
-
 # Set on each layer add_lora freezes: its `trainable` flag before freezing.
 _FLAG = "_kerastune_lora_was_trainable"
-# Set on a layer that owns weights AND contains LoRA layers (DeBERTa-v2's
-# encoder owns `rel_embeddings`): `[(variable, index in _trainable_weights)]`
-# of its own weights that add_lora moved to `_non_trainable_weights`.
-_MOVED = "_kerastune_lora_moved"
 
 
 @keras.saving.register_keras_serializable(package="kerastune_nlp")
@@ -74,8 +66,6 @@ class LoRADense(keras.layers.Layer):
         super().build(input_shape)
 
     def call(self, inputs, training=None):
-        # HF layers call `self.query(inputs=hidden)` or `self.q_lin(query)`,
-        # ours `self.query_dense(hidden)`.
         update = self.lora_dropout(inputs, training=training)
         update = tf.tensordot(update, tf.cast(self.lora_a, inputs.dtype), axes=1)
         update = tf.tensordot(update, tf.cast(self.lora_b, inputs.dtype), axes=1)
@@ -117,8 +107,7 @@ def add_lora(
     the train step.
 
     Args:
-        backbone: a built encoder of ours (`TransformerEncoder`, `DebertaV2Encoder`),
-            or any built Keras layer (an HF TF model of transformers 4.x too).
+        backbone: a built encoder of ours (`TransformerEncoder`, `DebertaV2Encoder`).
         rank: int. LoRA rank. Defaults to 8.
         alpha: float. LoRA scale numerator. Defaults to 16.0.
         dropout: float in [0, 1). Dropout on the LoRA input. Defaults to 0.0.
@@ -143,41 +132,26 @@ def add_lora(
             f"`targets` must be a non-empty subset of {sorted(LORA_TARGETS)}. Received: `targets`={targets!r}. "
             "Drop the unknown names."
         )
-    layers = list(backbone._flatten_layers(include_self=True))
-    if any(isinstance(layer, LoRADense) for layer in layers):
+    # dict.fromkeys: a target named twice is wrapped once.
+    projections = families.attention_projections(backbone, tuple(dict.fromkeys(targets)))
+    if any(isinstance(layer, LoRADense) for layer in backbone._flatten_layers(include_self=True)):
         raise ConfigError("The backbone already has LoRA layers. Call `merge_lora(backbone)` before `add_lora` again.")
-    rules = families.projections(backbone, targets)
-    wrapped = 0
-    for layer in layers:
-        for attribute, class_suffix in rules:
-            base = layer.__dict__.get(attribute)
-            if not isinstance(base, keras.layers.Dense) or (
-                class_suffix and not type(layer).__name__.endswith(class_suffix)
-            ):
-                continue
-            if not base.built:
-                raise ConfigError(
-                    f"`backbone` is not built ({base.name!r} has no kernel yet). Build it before "
-                    "`add_lora`: `backbones.encoder.ensure_built(encoder)` for ours, "
-                    "`backbone(backbone.dummy_inputs)` for an HF model, or load it with weights."
-                )
-            wrapper = LoRADense(base, rank, alpha, dropout, seed=None if seed is None else seed + wrapped)
-            _set_flag(base, True)  # the wrapper froze it; merge_lora unfreezes it
-            # Name A and B next to the base kernel (".../query/lora_A:0"): unique
-            # names keep h5 saving of the wrapped model working.
-            with tf.name_scope(base.kernel.name.rsplit("/", 1)[0] + "/"):
-                wrapper.build(tf.TensorShape([None, base.kernel.shape[0]]))
-            _replace_attribute(layer, attribute, wrapper)
-            wrapped += 1
-    if not wrapped:
-        seen = sorted({k for layer in layers for k, v in layer.__dict__.items() if isinstance(v, keras.layers.Dense)})
+    unbuilt = next((base for _, _, base in projections if not base.built), None)
+    if unbuilt is not None:
         raise ConfigError(
-            f"No attention projection matched `targets`={targets!r} in {type(backbone).__name__}. "
-            f"Attributes holding Dense layers: {seen}. Pick targets whose aliases "
-            f"({families.projection_names(backbone, targets)}) this architecture uses."
+            f"`backbone` is not built ({unbuilt.name!r} has no kernel yet). Build it before `add_lora`: "
+            "`kerastune_nlp.backbones.encoder.ensure_built(backbone)`, or load it with weights (`load_encoder`)."
         )
+    for index, (attention, attribute, base) in enumerate(projections):
+        wrapper = LoRADense(base, rank, alpha, dropout, seed=None if seed is None else seed + index)
+        _set_flag(base, True)  # the wrapper froze it; merge_lora unfreezes it
+        # Name A and B next to the base kernel (".../query/lora_A:0"): unique
+        # names keep h5 saving of the wrapped model working.
+        with tf.name_scope(base.kernel.name.rsplit("/", 1)[0] + "/"):
+            wrapper.build(tf.TensorShape([None, base.kernel.shape[0]]))
+        _replace_attribute(attention, attribute, wrapper)
     _freeze_all_but_lora(backbone)
-    return wrapped
+    return len(projections)
 
 
 def merge_lora(backbone) -> int:
@@ -206,13 +180,6 @@ def merge_lora(backbone) -> int:
         if _FLAG in layer.__dict__:
             layer.trainable = layer.__dict__[_FLAG]
             object.__delattr__(layer, _FLAG)
-        for variable, index in reversed(layer.__dict__.get(_MOVED, ())):
-            # `==` on tf.Variables compares values, so remove by identity.
-            position = next(i for i, v in enumerate(layer._non_trainable_weights) if v is variable)
-            del layer._non_trainable_weights[position]
-            layer._trainable_weights.insert(index, variable)
-        if _MOVED in layer.__dict__:
-            object.__delattr__(layer, _MOVED)
     return merged
 
 
@@ -250,21 +217,15 @@ def _set_flag(layer, was_trainable: bool) -> None:
 
 
 def _freeze_all_but_lora(backbone) -> None:
-    """Freezes each layer that owns weights itself, never a LoRA wrapper or its parents.
+    """Freezes each layer that owns weights itself, never a LoRA wrapper.
 
     A container with `trainable=False` hides all its children's weights in
-    tf_keras, so freezing a parent of a `LoRADense` would hide `A` and `B` too:
-    such a parent (DeBERTa-v2's encoder, which owns `rel_embeddings`) keeps its
-    flag and only its own weights move to the non-trainable list.
+    tf_keras, so freezing a parent of a `LoRADense` would hide `A` and `B` too.
+    In our encoders only leaf layers own weights (the encoder, blocks and
+    attention layers hold none of their own), so no parent is frozen.
     """
     for layer in backbone._flatten_layers(include_self=True):
         if isinstance(layer, LoRADense) or not layer.trainable or not layer._trainable_weights:
-            continue
-        if any(isinstance(sub, LoRADense) for sub in layer._flatten_layers(include_self=False)):
-            moved = list(enumerate(layer._trainable_weights))
-            layer._non_trainable_weights.extend(layer._trainable_weights)
-            layer._trainable_weights.clear()
-            object.__setattr__(layer, _MOVED, [(variable, index) for index, variable in moved])
             continue
         for sub in layer._flatten_layers(include_self=True):
             _set_flag(sub, sub.trainable)

@@ -115,6 +115,19 @@ def test_fit_schedule_ends_on_a_mask_update_within_the_run():
         pruning.fit_schedule(1, 0.5)
 
 
+def test_other_backbones_are_refused():
+    from kerastune_nlp._tf import keras
+
+    dense = keras.layers.Dense(2)
+    model = keras.Sequential([keras.Input((3,)), dense])
+    not_ours = (r"`backbone` of type tf_keras\.src\.layers\.core\.dense\.Dense, which is not a kerastune_nlp encoder\. "
+                r"Build backbones with `kerastune_nlp\.backbones\.encoder\.build_encoder`")
+    with pytest.raises(ConfigError, match=not_ours):
+        pruning.encoder_kernels(dense)
+    with pytest.raises(ConfigError, match=not_ours):
+        pruning.pruning_model(pruning._import_tfmot(), model, dense, ["input_ids"], pruning.fit_schedule(10, 0.5))
+
+
 @pytest.mark.parametrize("bad", [0, 1, 1.5, -0.2, "0.5", True])
 def test_bad_sparsity_is_refused_before_anything_loads(ner_run, tmp_path, bad):
     with pytest.raises(ConfigError, match=r"strictly between 0 and 1.*Received: `sparsity`="):

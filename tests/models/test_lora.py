@@ -4,6 +4,8 @@ import numpy as np
 import pytest
 
 from kerastune_nlp._tf import keras, tf
+from kerastune_nlp.backbones.bert import BertEncoder
+from kerastune_nlp.backbones.encoder import ensure_built
 from kerastune_nlp.errors import ConfigError
 from kerastune_nlp.models import backbones
 from kerastune_nlp.models.lora import LoRADense, add_lora, count_parameters, merge_lora
@@ -97,7 +99,7 @@ def test_merge_restores_the_plain_model_and_its_h5_weights(tiny_backbones, famil
 
     fresh, _, _ = _classifier(tiny_backbones[family])
 
-    def layout(weights):  # the first scope is the model's unique name (tf_bert_model_1)
+    def layout(weights):  # name below the top scope (the layer's name), and shape
         return [(w.name.split("/", 1)[-1], tuple(w.shape)) for w in weights]
 
     assert layout(model.weights) == layout(fresh.weights)
@@ -133,15 +135,28 @@ def test_bad_arguments_name_the_argument(kwargs, message):
         add_lora(block, **kwargs)
 
 
-def test_no_matching_attribute_lists_what_exists():
+def test_other_backbones_are_refused_untouched():
     block = _Block()
     block(tf.zeros((1, 2, 4)))
-    with pytest.raises(ConfigError, match=r"`targets`=\('query', 'value'\).*Dense layers: \['proj'\]"):
+    with pytest.raises(ConfigError, match=r"`backbone` of type .*_Block, which is not a kerastune_nlp encoder\. "
+                                          r"Build backbones with `kerastune_nlp\.backbones\.encoder\.build_encoder`"):
         add_lora(block)
-    with pytest.raises(ConfigError, match="`backbone` is not built"):
-        unbuilt = _Block()
-        unbuilt.query = keras.layers.Dense(4)
-        add_lora(unbuilt)
+    assert block.proj.trainable and len(block.trainable_weights) == 2
+
+
+def test_an_unbuilt_encoder_is_refused_before_any_change():
+    encoder = BertEncoder(vocab_size=50, hidden_size=8, num_layers=2, num_heads=2, intermediate_size=16)
+    with pytest.raises(ConfigError, match=r"`backbone` is not built \('query' has no kernel yet\).*ensure_built"):
+        add_lora(encoder)
+    assert not _lora_layers(encoder)
+    ensure_built(encoder)
+    assert add_lora(encoder, rank=2) == 4
+
+
+def test_a_target_named_twice_is_wrapped_once(tiny_bert):
+    backbone, _ = _load(tiny_bert)
+    assert add_lora(backbone, rank=2, targets=("query", "query")) == 2
+    assert all(not isinstance(layer.base, LoRADense) for layer in _lora_layers(backbone))
 
 
 def test_second_add_lora_asks_for_a_merge(tiny_bert):

@@ -3,9 +3,11 @@ gradual unfreezing, the pooler freeze, pruning) on our own encoders, every famil
 
 The encoders are the tiny checkpoints in tests/fixtures/encoders (2 blocks, hidden 32),
 loaded with `load_encoder`; the task model is `encoder -> Dense` as the task heads build it.
-The same stages on the Hugging Face TF classes: test_families.py, test_lora.py, test_pruning.py.
+Variable groups by name and the refusal of other backbones: test_families.py; LoRA on task
+models built from backbone folders: test_lora.py; pruning a run: tests/export/test_pruning.py.
 """
 
+import re
 import types
 from pathlib import Path
 
@@ -15,6 +17,7 @@ import pytest
 from kerastune_nlp._tf import keras
 from kerastune_nlp.backbones import families
 from kerastune_nlp.backbones.encoder import load_encoder
+from kerastune_nlp.errors import ConfigError
 from kerastune_nlp.export import pruning
 from kerastune_nlp.models import backbones
 from kerastune_nlp.models.lora import LoRADense, add_lora, merge_lora
@@ -68,7 +71,7 @@ def _batch(encoder, rows: int = len(LENGTHS)):
     features = {"input_ids": ids.astype("int32"), "attention_mask": mask}
     if "token_type_ids" in encoder.input_names:
         features["token_type_ids"] = np.zeros_like(mask)
-    # Padding carries no label, as in real batches (see test_families.py on DeBERTa).
+    # Padding carries no label, as in real batches.
     labels = np.where(mask == 1, rng.integers(0, NUM_LABELS, size=mask.shape), IGNORE_INDEX)
     return features, labels.astype("int32")
 
@@ -111,8 +114,7 @@ def _options(**changes):
 def test_families_finds_every_part(case):
     encoder = _encoder(case, use_pooler=case == "bert")
     assert families.is_own_encoder(encoder)
-    assert families.family_of(encoder) is families.OWN_ENCODER
-    assert families.main_layer(encoder) is encoder
+    assert families.check_own_encoder(encoder) is encoder
     assert families.num_layers(encoder) == LAYERS
     assert families.encoder_layers(encoder) == encoder.blocks
     assert families.embeddings(encoder) is encoder.embeddings
@@ -124,13 +126,18 @@ def test_families_finds_every_part(case):
     expected_extras = [(encoder, "conv")] if case == "deberta-v2" else []
     assert [(owner, name) for owner, name, _ in extras] == expected_extras
     assert families.pooler(encoder) is (encoder.pooler if case == "bert" else None)
-    assert families.projection_names(encoder, ("query", "output")) == {
-        "query": ["query_dense"], "output": ["output_dense"]}
+    projections = families.attention_projections(encoder, ("query", "output"))
+    assert projections == [
+        (block.attention, attribute, getattr(block.attention, attribute))
+        for block in encoder.blocks for attribute in ("query_dense", "output_dense")
+    ]
+    # The attention output, not the feed-forward's `output_dense`.
+    assert all(dense is not block.ffn.output_dense for block in encoder.blocks for *_, dense in projections)
 
 
-def test_our_encoders_are_told_apart_from_hf_objects_and_configs():
+def test_our_encoders_are_told_apart_from_other_objects_and_configs():
     marked = type("Marked", (), {"is_own_encoder": True})()
-    assert families.family_of(marked) is families.OWN_ENCODER
+    assert families.is_own_encoder(marked) and families.check_own_encoder(marked) is marked
     # A truthy non-bool, an instance attribute, HF configs and strings are not ours.
     others = (
         type("Truthy", (), {"is_own_encoder": 1})(),
@@ -140,7 +147,9 @@ def test_our_encoders_are_told_apart_from_hf_objects_and_configs():
     )
     for other in others:
         assert not families.is_own_encoder(other)
-    assert families.family_of("bert").name == "bert"
+        kind = f"{type(other).__module__}.{type(other).__qualname__}"
+        with pytest.raises(ConfigError, match=re.escape(f"of type {kind}, which is not a kerastune_nlp encoder")):
+            families.check_own_encoder(other)
 
 
 @pytest.mark.parametrize("case", CASES)
