@@ -52,9 +52,11 @@ MASK_UPDATES = 10
 LEARNING_RATE_SHARE = 0.5
 
 QAT_NOTE = (
-    "Quantization-aware training is not offered: tensorflow-model-optimization 0.8 cannot quantize a "
-    "Hugging Face TF backbone (quantize_model refuses a Keras model nested in another, and refuses the "
-    "HF model itself, which is neither Sequential nor Functional). Use post-training quantization "
+    "Quantization-aware training is not offered: tensorflow-model-optimization 0.8 cannot quantize the "
+    "encoder (quantize_model annotates only the built-in layers of a model that is Sequential or "
+    "Functional all the way down, and our encoder is one custom layer, neither Sequential nor "
+    "Functional inside; tried on our BERT encoder, tfmot's QuantizeLayer fails on the int32 token ids). "
+    "Use post-training quantization "
     "(TFLite dynamic-range int8, ONNX Runtime int8) from `kerastune-nlp export` instead."
 )
 

@@ -390,8 +390,7 @@ def uses_autograph(backbone) -> bool:
 
 def last_hidden_state(backbone, inputs):
     """The backbone's last hidden state [batch, seq, hidden] for `inputs` (a dict of int tensors)."""
-    outputs = backbone(inputs)
-    return getattr(outputs, "last_hidden_state", outputs)
+    return backbone(inputs)  # our encoders return the tensor itself
 
 
 def build_backbone_model(config, *, seed: int | None = None, num_layers: int | None = None):
