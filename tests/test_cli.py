@@ -171,3 +171,29 @@ def test_speed_and_strategy_flags_reach_the_train_config():
 def test_bad_lora_target_names_the_flag(capsys):
     assert main(["train", "--task", "ner", "--peft", "lora", "--lora-targets", "query,ffn"]) == 2
     assert "lora_targets" in capsys.readouterr().err
+
+
+def test_verbose_works_before_and_after_the_subcommand():
+    from kerastune_nlp.cli import build_parser
+
+    parser = build_parser()
+    assert parser.parse_args(["--verbose", "predict", "RUN", "a text"]).verbose is True
+    assert parser.parse_args(["predict", "RUN", "a text", "--verbose"]).verbose is True
+    assert parser.parse_args(["export", "RUN", "--output", "OUT", "-v"]).verbose is True
+    assert parser.parse_args(["predict", "RUN"]).verbose is False
+
+
+@pytest.mark.parametrize("argv, hint", [
+    (["train", "--trian", "x.conll"], "--trian: did you mean --train?"),
+    (["train", "--learning_rate", "1e-4"], "--learning_rate: did you mean --learning-rate?"),
+    # No silent prefix matching: `--epoch` is not taken as `--epochs`.
+    (["train", "--epoch", "2"], "--epoch: did you mean --epochs?"),
+    (["predict", "RUN", "--bogus"], "--bogus: not a flag of this command"),
+])
+def test_unknown_flag_shows_the_subcommand_usage_and_the_closest_flag(capsys, argv, hint):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"usage: kerastune-nlp {argv[0]}" in err
+    assert f"kerastune-nlp {argv[0]}: error: unrecognized arguments" in err and hint in err

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from kerastune_nlp.cli import console
 from kerastune_nlp.cli.flags import add_train_arguments, settings_from_args
+from kerastune_nlp.cli.parsing import Parser, add_verbose
 from kerastune_nlp.errors import ConfigError, DataFileNotFoundError, DataFormatError, KerastuneNLPError
 
 logger = logging.getLogger("kerastune_nlp")
@@ -139,13 +140,13 @@ def _predict(args) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="kerastune-nlp",
         description="Fine-tune pretrained Transformers with TensorFlow/Keras for NER, classification, "
                     "multi-label classification and regression, then evaluate and predict from the run "
                     "directory it writes.",
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging and TensorFlow's own messages")
+    add_verbose(parser)
     commands = parser.add_subparsers(dest="command", required=True)
     train = commands.add_parser("train", help="fine-tune a backbone and write a run directory",
                                 description="Fine-tune a backbone and write a run directory. Every setting "
@@ -176,6 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help="ner: how a word's sub-tokens are combined (default first, as trained)")
     for module in stage_commands():
         module.add_parser(commands).set_defaults(stage_command=module.run)
+    for subcommand in commands.choices.values():
+        add_verbose(subcommand, in_subcommand=True)  # `kerastune-nlp predict RUN "..." --verbose`
     return parser
 
 
@@ -219,8 +222,8 @@ def main(argv=None) -> int:
 
 def train_main(argv=None, *, task: str, description: str) -> int:
     """`kerastune-nlp train` with a default task, for the example scripts."""
-    parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging and TensorFlow's own messages")
+    parser = Parser(description=description)
+    add_verbose(parser)
     add_train_arguments(parser, default_task=task)
     args = parser.parse_args(argv)
     args.command = "train"

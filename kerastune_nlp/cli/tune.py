@@ -177,10 +177,12 @@ def tune_main(argv=None, *, task: str, description: str) -> int:
     from kerastune_nlp.cli import console
     from kerastune_nlp.errors import KerastuneNLPError
 
-    parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging and TensorFlow's own messages")
+    from kerastune_nlp.cli.parsing import Parser, add_verbose
+
+    parser = Parser(description=description)
+    add_verbose(parser)
     commands = parser.add_subparsers(dest="command")
-    add_parser(commands)
+    add_verbose(add_parser(commands), in_subcommand=True)
     args = parser.parse_args(["tune", *(sys.argv[1:] if argv is None else argv)])
     if not hasattr(args, "task"):
         args.task = task
