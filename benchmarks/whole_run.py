@@ -17,7 +17,7 @@ test, and write the trained model to an output folder.
                (entity F1 by the same scorer), `DataCollatorForTokenClassification`
                (dynamic padding); test scored with `trainer.predict`, then
                `trainer.save_model` and the tokenizer into the output folder.
-               `--hf-group-by-length` adds `group_by_length=True` (less padding).
+               `--hf-group-by-length` samples with `train_sampling_strategy="group_by_length"` (less padding).
 
 Each side runs in its own subprocess, one after the other, with the same
 thread settings. Measured per side:
@@ -71,7 +71,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--limit", type=int,
                         help="smoke run: the first N train sentences and N/3 dev and test sentences")
     parser.add_argument("--hf-group-by-length", action="store_true",
-                        help="PyTorch side: group_by_length=True (batches of similar lengths)")
+                        help="PyTorch side: train_sampling_strategy=\"group_by_length\" (batches of similar lengths)")
     parser.add_argument("--precision", choices=PRECISIONS, default="float32",
                         help="float32 on both sides (default); mixed_bfloat16 or autocast_bfloat16: kerastune "
                              "`--precision` that, PyTorch `TrainingArguments(bf16=True)` (bfloat16 autocast)")
@@ -209,7 +209,8 @@ def run_pytorch_worker(args) -> dict:
         warmup_steps=train_config.warmup_ratio, weight_decay=train_config.weight_decay,  # ratio (< 1)
         adam_epsilon=ADAM_EPSILON, max_grad_norm=MAX_GRAD_NORM, seed=train_config.seed,
         eval_strategy="epoch", save_strategy="epoch", load_best_model_at_end=True,
-        metric_for_best_model="f1", greater_is_better=True, group_by_length=args.hf_group_by_length,
+        metric_for_best_model="f1", greater_is_better=True,
+        train_sampling_strategy="group_by_length" if args.hf_group_by_length else "random",
         logging_strategy="epoch", report_to=[], use_cpu=True, dataloader_num_workers=0,
         bf16=args.precision != "float32")
     trainer = Trainer(model=model, args=training_args, train_dataset=encoded["train"][0],
