@@ -221,8 +221,14 @@ class Predictor:
         return {"task": self.task.name, "labels": list(self.labels) if self.labels else None,
                 "max_length": self.max_length, "input_names": list(self.input_names), **self.source}
 
-    def evaluate(self, examples: Sequence) -> dict:
-        """Scores against the examples' gold labels."""
+    def evaluate(self, examples: Sequence, split_name: str = "evaluation") -> dict:
+        """Scores against the examples' gold labels.
+
+        Labels the model never saw are refused (`LabelError` naming where each
+        first appears), as `kerastune-nlp evaluate` refuses them: the model
+        cannot predict them, so they would only pull the scores to 0.
+        """
+        self.task.check_examples(examples, split_name)
         return self.task.evaluate(self, examples)
 
     def save_model_files(self, directory) -> None:

@@ -125,6 +125,20 @@ def evaluation_examples(task, manifest, test_file=None):
     return list(splits[name]), f"the run's {name} split"
 
 
+def agreement_examples(task, manifest, examples, evaluated_on: str):
+    """What the in-graph tokenizer is checked on: every split of the run's data, else the scored examples.
+
+    Returns `(examples, description)`. Reading the run's files again costs
+    seconds; a raw-string signature that disagrees on training text is worth
+    knowing before it is served.
+    """
+    if not evaluated_on.startswith("the run's"):
+        return examples, evaluated_on
+    splits, _ = task.load_splits(manifest.data, manifest.train.seed)  # readable: evaluation_examples read them
+    names = [name for name in ("train", "dev", "test") if splits.get(name)]
+    return [example for name in names for example in splits[name]], f"the run's {', '.join(names)} splits"
+
+
 def representative_rows(task, predictor, examples, count: int = 64) -> list:
     return task.encode(predictor.tokenizer, examples[:count], predictor.max_length).rows
 
@@ -216,8 +230,11 @@ def _export_run(run_dir, output_dir, formats, name, version, max_metric_drop, ov
     if measure:
         keras_row.__dict__.update(reporting.measure_speed(predictor, rows))
     results = [keras_row]
+    checked, checked_on = agreement_examples(task, manifest, examples, evaluated_on)
     graph, agreement = (None, None) if raw_strings == "skip" else \
-        _graph_tokenizer(task, predictor, examples, agreement_inputs, header, required=raw_strings == "require")
+        _graph_tokenizer(task, predictor, checked, agreement_inputs, header, required=raw_strings == "require")
+    if agreement is not None:
+        header["tokenizer_agreement"]["checked_on"] = checked_on
     from kerastune_nlp.export.signatures import ServingModule
 
     module = ServingModule(predictor, graph)

@@ -83,6 +83,13 @@ def write_report(directory: Path, header: dict, rows: list[ArtifactReport]) -> t
     return json_path, md_path
 
 
+def _agreement_line(agreement: dict | None) -> list[str]:
+    if not agreement:
+        return []
+    return ["", f"In-graph tokenizer (raw-string signature): the Hugging Face ids on {agreement['identical']} of "
+                f"{agreement['sequences']} sequences ({agreement['rate']:.2%}) of {agreement.get('checked_on', 'the data')}."]
+
+
 def format_markdown(header: dict, rows: list[ArtifactReport]) -> str:
     metric = header["metric_name"]
     change = "change (% of MAE)" if not header.get("higher_is_better", True) else "drop (points)"
@@ -92,6 +99,7 @@ def format_markdown(header: dict, rows: list[ArtifactReport]) -> str:
         f"Task {header['task']}; {metric} on {header['evaluated_on']} ({header['examples']} examples); "
         f"gate: at most {header['max_metric_drop']} {'points' if header.get('higher_is_better', True) else '%'} "
         f"lost. Machine: {header.get('machine', '')}.",
+        *_agreement_line(header.get("tokenizer_agreement")),
         "",
         f"| artifact | size MB | {metric} | {change} | p50 ms (batch 1) | p95 ms | rows/s (batch 32) "
         "| max logit diff | status |",

@@ -108,12 +108,19 @@ class Task:
 
     def check_splits(self, splits: dict[str, Sequence]) -> None:
         """Raises a package error naming the bad example before anything is built."""
+        from kerastune_nlp.data.overlap import split_overlaps
+
         for name in ("train", "dev"):
             if not splits.get(name):
                 raise ConfigError(f"Expected a non-empty `{name}` split. Received: `{name}` with 0 examples.")
+        split_overlaps(splits, self.input_key)  # warns: a test file given as train still trains
 
     def fit_state(self, train: Sequence) -> None:
         """Learns what the task needs from the training set (labels, scaling) into `self.state`."""
+
+    def input_key(self, example) -> Any:
+        """What makes two examples the same input (their label aside), hashable."""
+        return repr(example)
 
     def example_record(self, example) -> Any:
         """A JSON-able form of one example, hashed into the run's fingerprint."""

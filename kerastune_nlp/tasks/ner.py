@@ -81,6 +81,9 @@ class NERTask(Task):
 
         self.state["labels"] = list(LabelMap.from_sentences(train).labels)
 
+    def input_key(self, sentence):
+        return tuple(sentence.tokens)
+
     def example_record(self, sentence):
         return [list(sentence.tokens), list(sentence.tags)]
 

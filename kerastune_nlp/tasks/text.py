@@ -120,6 +120,9 @@ class TextTask(Task):
             if splits.get(name):
                 check_labels(splits["train"], splits[name], name, self.name)
 
+    def input_key(self, example):
+        return example.text, example.text_pair
+
     def example_record(self, example):
         return [example.text, example.text_pair, example.label]
 

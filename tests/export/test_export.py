@@ -58,7 +58,28 @@ def test_every_task_exports_savedmodel_tflite_and_onnx_that_match_keras(name, ru
     served = kt.Predictor.load(version).serving_signature()["outputs"]
     assert set(served) == set(json.loads((version / "assets.extra" / "kerastune_nlp.json").read_text())[
         "signatures"]["serving_default"]["outputs"])
-    assert json.loads((tmp_path / "export" / "export_report.json").read_text())["tokenizer_agreement"]["rate"] == 1.0
+    agreement = json.loads((tmp_path / "export" / "export_report.json").read_text())["tokenizer_agreement"]
+    assert agreement["rate"] == 1.0 and agreement["checked_on"] == "the given examples"
+    assert agreement["sequences"] > 0  # NER: the sentences that fit one window
+    assert f"on {agreement['identical']} of {agreement['sequences']} sequences (100.00%) of the given examples" \
+        in report
+
+
+def test_tokenizer_agreement_covers_every_split_of_the_runs_data():
+    # README: the in-graph ids are compared "on every example of the run's data", not only the scored split.
+    import types
+
+    from kerastune_nlp.config import DataConfig
+    from kerastune_nlp.export.exporter import agreement_examples, evaluation_examples
+    from kerastune_nlp.tasks import get_task
+
+    task = get_task("ner")()
+    manifest = types.SimpleNamespace(data=DataConfig(), train=types.SimpleNamespace(seed=42))  # bundled WNUT-17
+    scored, evaluated_on = evaluation_examples(task, manifest)
+    assert (len(scored), evaluated_on) == (1287, "the run's test split")
+    checked, checked_on = agreement_examples(task, manifest, scored, evaluated_on)
+    assert (len(checked), checked_on) == (3394 + 1009 + 1287, "the run's train, dev, test splits")
+    assert agreement_examples(task, manifest, scored[:5], "test.conll") == (scored[:5], "test.conll")
 
 
 def task_metric(name):

@@ -56,6 +56,14 @@ def test_reloaded_run_predicts_identically(trained_run, wnut_subset):
     assert scores == trained_run.metrics["test"]
 
 
+def test_predictor_evaluate_refuses_types_the_model_never_saw(trained_run):
+    # The same check as `kerastune-nlp evaluate`: scores of 0 with no word would mislead.
+    unseen = [Sentence(("Bob", "visited", "Rome"), ("B-PER", "O", "B-LOC"), "other.conll", 3)]
+    with pytest.raises(LabelError, match=r"2 unseen type\(s\): 'LOC' first at other\.conll, line 5; "
+                                         r"'PER' first at other\.conll, line 3"):
+        load_run(trained_run.run_dir).evaluate(unseen)
+
+
 def test_predictions_have_one_tag_per_word(trained_run):
     sentences = ["Empire State Building is tall", "x " * 50]
     tags = trained_run.predictor.predict(sentences)
