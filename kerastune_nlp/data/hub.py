@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 import contextlib
 import logging
 import os
@@ -177,12 +179,12 @@ def _offline_mode(offline: bool):
 
 def _network_errors() -> tuple[type[BaseException], ...]:
     errors: tuple[type[BaseException], ...] = (OSError,)  # requests' errors are OSErrors
-    try:
-        import httpx  # huggingface_hub 1.x uses httpx, whose errors are not OSErrors
-
-        errors += (httpx.HTTPError,)
-    except ImportError:
-        pass
+    # huggingface_hub 1.x uses httpx and 2.x httpx2; neither's errors are OSErrors.
+    for module in ("httpx", "httpx2"):
+        try:
+            errors += (importlib.import_module(module).HTTPError,)
+        except (ImportError, AttributeError):
+            pass
     return errors
 
 

@@ -132,9 +132,11 @@ def _download(hub_id: str) -> Path:
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
+    from kerastune_nlp.data.hub import _network_errors
+
     try:
         return Path(snapshot_download(hub_id, allow_patterns=_HUB_PATTERNS))
-    except (LocalEntryNotFoundError, HfHubHTTPError, OSError) as error:
+    except (LocalEntryNotFoundError, HfHubHTTPError, *_network_errors()) as error:
         raise HubUnavailableError(
             f"Could not download the backbone {hub_id!r} from the Hugging Face hub "
             f"({type(error).__name__}). Received: `backbone`={hub_id!r}. If you are offline, "

@@ -73,9 +73,30 @@ def test_offline_fails_fast_with_the_fix_even_if_set_after_import(offline, tmp_p
     assert datasets.config.HF_HUB_OFFLINE is False and constants.HF_HUB_OFFLINE is False  # restored
 
 
-def test_unreachable_hub_fails_fast_before_datasets_retries(imported_online, monkeypatch):
+def _connection_errors() -> list:
+    """The connection error of each HTTP library huggingface_hub has used: requests (0.x), httpx (1.x), httpx2 (2.x)."""
+    import importlib
+
+    errors = [requests.ConnectionError]
+    for module in ("httpx", "httpx2"):
+        try:
+            errors.append(importlib.import_module(module).ConnectError)
+        except ImportError:
+            pass
+    return errors
+
+
+def test_the_installed_hubs_http_library_is_covered():
+    import huggingface_hub.utils._http as http
+
+    used = {name for name in ("requests", "httpx", "httpx2") if hasattr(http, name)}
+    assert used and used <= {error.__module__.split(".")[0] for error in _connection_errors()}
+
+
+@pytest.mark.parametrize("error", _connection_errors(), ids=lambda e: e.__module__.split(".")[0])
+def test_unreachable_hub_fails_fast_before_datasets_retries(imported_online, monkeypatch, error):
     def unreachable(self, repo_id, **kwargs):
-        raise requests.ConnectionError("Failed to resolve 'huggingface.co'")
+        raise error("Failed to resolve 'huggingface.co'")
 
     monkeypatch.setattr(huggingface_hub.HfApi, "dataset_info", unreachable)
     monkeypatch.setattr(datasets, "load_dataset", lambda *a, **k: pytest.fail("must not be reached"))
