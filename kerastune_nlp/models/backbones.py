@@ -16,7 +16,9 @@ import dataclasses
 import importlib.util
 import json
 import logging
+import os
 import re
+import sys
 from pathlib import Path
 
 from kerastune_nlp.backbones import families
@@ -267,8 +269,7 @@ def load_tokenizer(directory, vocab_size: int | None = None):
     larger ids is refused: TensorFlow on CPU fails mid-training on such an id,
     and on GPU it silently reads zeros.
     """
-    from transformers import AutoTokenizer
-
+    AutoTokenizer = _auto_tokenizer()
     _check_tokenizer_files(Path(directory))
     directory = str(directory)
     try:
@@ -289,6 +290,23 @@ def load_tokenizer(directory, vocab_size: int | None = None):
     if vocab_size is not None:
         check_tokenizer_fits(tokenizer, vocab_size, directory)
     return tokenizer
+
+
+def _auto_tokenizer():
+    """transformers' AutoTokenizer, imported without its advice that PyTorch is missing (never needed here)."""
+    if "transformers" not in sys.modules:
+        saved = os.environ.get("TRANSFORMERS_NO_ADVISORY_WARNINGS")
+        os.environ["TRANSFORMERS_NO_ADVISORY_WARNINGS"] = "1"
+        try:
+            import transformers  # noqa: F401
+        finally:
+            if saved is None:
+                del os.environ["TRANSFORMERS_NO_ADVISORY_WARNINGS"]
+            else:
+                os.environ["TRANSFORMERS_NO_ADVISORY_WARNINGS"] = saved
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer
 
 
 # A folder must hold one of these: transformers 5 builds an empty tokenizer

@@ -228,3 +228,18 @@ def test_an_architecture_we_do_not_implement_is_refused_naming_those_we_do(tiny_
     with pytest.raises(BackboneError, match=expected):
         backbones.load_pretrained_backbone(resolved)
     assert {"bert", "distilbert", "roberta", "xlm-roberta", "electra", "deberta-v2"} <= set(implemented_model_types())
+
+
+def test_loading_a_tokenizer_prints_no_advice_about_pytorch():
+    # transformers 5 advises at import that PyTorch is missing; the package never needs PyTorch.
+    import os
+    import subprocess
+    import sys
+
+    code = ("from kerastune_nlp.models.backbones import load_tokenizer, resolve_backbone; "
+            "print(len(load_tokenizer(resolve_backbone('all-minilm-l6-v2').directory)))")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRANSFORMERS_")}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "30522"
+    assert "PyTorch" not in done.stderr, done.stderr
