@@ -2,8 +2,8 @@
 
 Two layouts are read: `token<TAB>tag` (WNUT) and `token POS chunk tag`
 (CoNLL-2003); by default the token is the first column and the tag the last.
-Blank (or whitespace-only) lines separate sentences and `-DOCSTART-` lines are
-skipped. Tags come back in IOB2; IOB1 files are converted. Every problem names
+Blank (or whitespace-only) lines separate sentences and `-DOCSTART-` lines
+start documents (each sentence keeps its document's index, `Sentence.document`). Tags come back in IOB2; IOB1 files are converted. Every problem names
 the file, the 1-based line and, where it helps, the 1-based column.
 """
 
@@ -36,12 +36,16 @@ class Sentence:
             Defaults to "<memory>".
         line: int. 1-based file line of its first token; 0 when it did not
             come from a file. Defaults to 0.
+        document: int or None. Index of its document in the file (the
+            `-DOCSTART-` lines before it, counting from 0); None when the file
+            marks no documents. Defaults to None.
     """
 
     tokens: tuple[str, ...]
     tags: tuple[str, ...]
     source: str = "<memory>"
     line: int = 0
+    document: int | None = None
 
     def __post_init__(self):
         # Lists would make the frozen dataclass unhashable; store tuples.
@@ -152,11 +156,12 @@ def read_conll(
                         f"\"auto\" (--tag-scheme); otherwise write B-{tags[index][2:]} there."
                     )
                 converted.extend(numbers[i] for i in changed)
-            sentences.append(Sentence(tuple(tokens), tuple(fixed), str(path), numbers[0]))
+            sentences.append(Sentence(tuple(tokens), tuple(fixed), str(path), numbers[0], documents))
         tokens.clear()
         tags.clear()
         numbers.clear()
 
+    documents, marked = 0, False  # the current sentence's document index; any -DOCSTART- seen
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             close_sentence()
@@ -164,6 +169,9 @@ def read_conll(
         fields = _split_fields(line)
         if fields[0][1] == DOCSTART:
             close_sentence()
+            if sentences or documents:  # a -DOCSTART- before any sentence opens document 0
+                documents += 1
+            marked = True
             continue
         if layout is None:
             layout = _layout(fields, token_column, tag_column, path, number, line)
@@ -194,6 +202,8 @@ def read_conll(
         tags.append(tag)
         numbers.append(number)
     close_sentence()
+    if not marked:  # a file without -DOCSTART- marks no documents
+        sentences = [dataclasses.replace(sentence, document=None) for sentence in sentences]
 
     if not sentences:
         raise DataFormatError(

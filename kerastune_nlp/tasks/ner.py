@@ -45,12 +45,14 @@ class NERTask(Task):
                 paths, name = bundled_wnut17(), "wnut17"
             splits = {split: self.read_file(path, data) for split, path in paths.items() if path}
         if not splits.get("dev"):
-            train = list(splits["train"])
-            random.Random(seed).shuffle(train)
-            held_out = max(1, len(train) // 10)
-            splits["dev"], splits["train"] = train[:held_out], train[held_out:]
-            logger.info("No dev set given: held out %d of %d training sentences (seed %d).",
-                        held_out, len(train), seed)
+            from kerastune_nlp.data.document_split import split_by_document
+
+            # One file: --split (train/dev[/test]); a train and a test file: 10% of train for dev.
+            # By document where the file marks documents, so no article is cut across splits.
+            shares = data.split if not splits.get("test") else (0.9, 0.1)
+            parts, description = split_by_document(splits["train"], shares, seed, f"the training data {name!r}")
+            splits.update(zip(("train", "dev", "test"), parts))
+            logger.info("No dev set given: %s.", description)
         if data.quick:
             for split, size in QUICK_SIZES.items():
                 if splits.get(split) and len(splits[split]) > size:
