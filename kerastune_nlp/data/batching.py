@@ -1,6 +1,7 @@
 """tf.data input pipelines: length-grouped batches padded per batch.
 
-Training batches come from a seeded shuffle, then sentences of similar length
+Training batches come from a shuffle seeded by (seed, epoch), so a run
+resumed in another process sees the same batches, then sentences of similar length
 are grouped (sorted inside chunks of `group_batches` batches) and the batches
 are shuffled again, so each batch is padded only to its own longest window,
 rounded up to a multiple of `pad_to_multiple_of` (8 keeps the number of
@@ -91,15 +92,26 @@ def make_train_dataset(
     pad_to_multiple_of: int = 8,
     dense_labels: np.ndarray | None = None,
     fixed_length: int | None = None,
+    *,
+    epochs: int = 1,
+    start_epoch: int = 0,
+    start_step: int = 0,
 ) -> tf.data.Dataset:
-    """A shuffled, length-grouped, padded-per-batch dataset of (features, labels).
+    """Shuffled, length-grouped, padded-per-batch (features, labels) for epochs `start_epoch`..`epochs - 1`.
+
+    Each epoch's order is a function of `(seed, epoch)` only (`batch_plan`),
+    so a run resumed in a new process at (epoch, step) trains on exactly the
+    batches the interrupted run would have: pass `start_epoch` and
+    `start_step` (batches of that epoch already trained), and fit with
+    `steps_per_epoch=train_steps(len(windows), batch_size)` so Keras reads one
+    iterator across the epochs.
 
     Args:
         windows: encoded windows with labels.
         input_names: the tokenizer's `model_input_names`.
         pad_id: the tokenizer's padding id.
         batch_size: int. Windows per batch.
-        seed: int. Seeds both shuffles; each epoch reshuffles.
+        seed: int. Seeds every epoch's order.
         group_batches: int. Batches whose windows are sorted together; larger
             means less padding and less randomness. Defaults to 50.
         pad_to_multiple_of: int. Round padded lengths up. Defaults to 8.
@@ -108,38 +120,56 @@ def make_train_dataset(
         fixed_length: int or None. Pad every row to this length and skip the
             length grouping: the common tutorial pipeline, kept to measure
             what bucketing saves. Defaults to None.
+        epochs: int. The epoch after the last one in the dataset. Defaults to 1.
+        start_epoch: int. The first epoch in the dataset (0-based). Defaults to 0.
+        start_step: int. Batches of `start_epoch` to leave out. Defaults to 0.
     """
-    n = len(windows)
-    num_batches = math.ceil(n / batch_size)
-    lengths = tf.constant([len(w.input_ids) for w in windows], dtype=tf.int32)
-
-    def sort_chunk(indices):
-        return tf.gather(indices, tf.argsort(tf.gather(lengths, indices), stable=True))
-
-    shuffled = tf.data.Dataset.range(n).shuffle(n, seed=seed, reshuffle_each_iteration=True)
-    if fixed_length is None:
-        batches = (
-            shuffled.batch(batch_size * group_batches)
-            .map(sort_chunk)
-            .unbatch()
-            .batch(batch_size)
-            .shuffle(num_batches, seed=seed + 1, reshuffle_each_iteration=True)
+    lengths = np.fromiter((len(w.input_ids) for w in windows), dtype=np.int64, count=len(windows))
+    if fixed_length is not None and lengths.max(initial=0) > fixed_length:
+        raise ConfigError(
+            f"Expected every row to fit `fixed_length`={fixed_length}. Received a row of "
+            f"{int(lengths.max())} tokens. Raise `fixed_length` or encode with a smaller max_length."
         )
-    else:
-        longest = max(len(w.input_ids) for w in windows)
-        if longest > fixed_length:
-            raise ConfigError(
-                f"Expected every row to fit `fixed_length`={fixed_length}. Received a row of "
-                f"{longest} tokens. Raise `fixed_length` or encode with a smaller max_length."
-            )
-        batches, pad_to_multiple_of = shuffled.batch(batch_size), fixed_length
+    batches = [batch for epoch in range(start_epoch, epochs)
+               for batch in batch_plan(lengths, batch_size, seed, epoch, group_batches, fixed_length is not None)]
+    batches = batches[start_step:]
+    sizes = np.fromiter((len(b) for b in batches), dtype=np.int64, count=len(batches))
+    flat = tf.constant(np.concatenate(batches) if batches else np.zeros(0, np.int64))
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64) if len(batches) else sizes
     dataset = (
-        batches
-        .map(_padder(windows, input_names, pad_id, pad_to_multiple_of, True, dense_labels),
+        tf.data.Dataset.from_tensor_slices((starts, sizes))
+        .map(lambda begin, size: flat[begin:begin + size])
+        .map(_padder(windows, input_names, pad_id, fixed_length or pad_to_multiple_of, True, dense_labels),
              num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-        .apply(tf.data.experimental.assert_cardinality(num_batches))
+        .apply(tf.data.experimental.assert_cardinality(len(batches)))
     )
     return without_autotune(dataset.prefetch(tf.data.AUTOTUNE))
+
+
+def train_steps(rows: int, batch_size: int) -> int:
+    """Batches per training epoch: every row once, the last batch possibly short."""
+    return math.ceil(rows / batch_size)
+
+
+def batch_plan(lengths: np.ndarray, batch_size: int, seed: int, epoch: int, group_batches: int = 50,
+               fixed_length: bool = False) -> list[np.ndarray]:
+    """One epoch's batches of row indices, from `(seed, epoch)` alone.
+
+    A seeded permutation; then, unless `fixed_length`, rows sorted by length
+    inside chunks of `group_batches` batches (so a batch is padded only to
+    its own longest row) and the batches shuffled again.
+    """
+    rng = np.random.default_rng([int(seed) % 2**32, epoch])
+    order = rng.permutation(len(lengths))
+    if not fixed_length:
+        chunk = batch_size * group_batches
+        order = np.concatenate([part[np.argsort(lengths[part], kind="stable")]
+                                for part in np.split(order, range(chunk, len(order), chunk))]) \
+            if len(order) else order
+    batches = np.split(order, range(batch_size, len(order), batch_size)) if len(order) else []
+    if not fixed_length:
+        batches = [batches[i] for i in rng.permutation(len(batches))]
+    return batches
 
 
 def make_eval_dataset(

@@ -338,12 +338,13 @@ def _fine_tune(task, predictor, backbone, manifest, splits, sparsity, epochs, ra
     dataset = make_train_dataset(
         train.rows, predictor.input_names, predictor.pad_id, config.batch_size, config.seed,
         dense_labels=train.targets, pad_to_multiple_of=PAD_MULTIPLE,
-        fixed_length=predictor.max_length if manifest.data.padding == "max_length" else None,
+        fixed_length=predictor.max_length if manifest.data.padding == "max_length" else None, epochs=epochs,
     )
     dev_callbacks, validation_data = task.validation(predictor, splits["dev"], encoded["dev"])
     fit_started = time.perf_counter()
     # UpdatePruningStep first: its epoch-end masking must precede the dev score.
-    history = model.fit(dataset, validation_data=validation_data, epochs=epochs, verbose=verbose,
+    history = model.fit(dataset, validation_data=validation_data, epochs=epochs, steps_per_epoch=steps,
+                        verbose=verbose,
                         callbacks=[tfmot.sparsity.keras.UpdatePruningStep(), *dev_callbacks,
                                    StopOnNonFiniteLoss()], **task.fit_options(train))
     for weight, mask, _ in wrapped.pruning_vars:  # strip: the masks, once more, on the shared variables

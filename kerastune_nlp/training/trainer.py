@@ -219,15 +219,18 @@ class Trainer:
         Returns:
             The Keras history of this call (`{key: [per-epoch values]}`).
         """
-        from kerastune_nlp.data.batching import make_train_dataset
+        from kerastune_nlp.data.batching import make_train_dataset, train_steps
         from kerastune_nlp.training.callbacks import StopOnNonFiniteLoss, run_callbacks, with_epoch_costs
 
         config, task, predictor = built.train_config, prepared.task, built.predictor
         train: EncodedSplit = prepared.encoded["train"]
+        # A resumed run continues where Keras's crash backup stopped, on the batches it would have seen.
+        start_epoch, start_step = _resume_position(layout, initial_epoch)
         dataset = make_train_dataset(
             train.rows, predictor.input_names, predictor.pad_id, config.batch_size, config.seed,
             dense_labels=train.targets, pad_to_multiple_of=built.setup.pad_multiple(),
             fixed_length=prepared.data_config.max_length if prepared.data_config.padding == "max_length" else None,
+            epochs=config.epochs, start_epoch=start_epoch, start_step=start_step,
         )
         dev_callbacks, validation_data = task.validation(predictor, prepared.splits["dev"], prepared.encoded["dev"])
         built.dev_callbacks = dev_callbacks
@@ -245,7 +248,7 @@ class Trainer:
         started = time.perf_counter()
         history = built.model.fit(
             dataset, validation_data=validation_data, epochs=config.epochs, initial_epoch=initial_epoch,
-            verbose=verbose,
+            steps_per_epoch=train_steps(len(train.rows), config.batch_size), verbose=verbose,
             callbacks=[*ours, *callbacks],
             **task.fit_options(train),
         )
@@ -408,3 +411,15 @@ def train(task="ner", train: Sequence | None = None, dev: Sequence | None = None
     built = trainer.build_and_compile(prepared, train_config)
     trainer.fit(built, prepared, layout, callbacks=callbacks, verbose=verbose)
     return trainer.finalize(built, prepared, layout, output_dir, started=started)
+
+
+def _resume_position(layout: RunLayout | None, initial_epoch: int) -> tuple[int, int]:
+    """`(epoch, batches of it already trained)` where fitting starts (0-based epoch).
+
+    From the crash backup's progress (written with each Keras backup), else
+    `initial_epoch` and 0.
+    """
+    point = run_staging.resume_point(layout) if layout is not None else None
+    if not point:
+        return initial_epoch, 0
+    return max(initial_epoch, int(point["epoch"]) - 1), int(point["step"])
