@@ -50,16 +50,10 @@ def split_overlaps(splits: dict[str, Sequence], key: Callable[[object], Hashable
             repeated = [example for example in splits[later] if key(example) in seen]
             share = len(repeated) / len(splits[later])
             if share > OVERLAP_SHARE:
-                earlier_files = {str(example.source) for example in splits[earlier]}
-                if all(str(example.source) in earlier_files for example in repeated):
-                    # Both splits were cut from one file that repeats some inputs.
-                    fix = (f"{repeated[0].source} itself repeats these inputs and the split put copies on both "
-                           f"sides: deduplicate the file, or pass a --{later} file.")
-                else:
-                    fix = f"Remove the repeats from {later}, or split the data by document."
                 messages.append(
                     f"{len(repeated)} of {len(splits[later])} {later} examples ({share:.1%}) also occur in "
-                    f"{earlier} (first: {_where(repeated[0])}): the {later} scores partly measure memory. {fix}"
+                    f"{earlier} (first: {_where(repeated[0])}): the {later} scores partly measure memory. "
+                    f"Remove the repeats from {later}, or split the data by document."
                 )
     for message in messages:
         logger.warning(message)

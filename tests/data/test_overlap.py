@@ -38,15 +38,6 @@ def test_repeated_sentences_above_one_percent_are_counted_with_the_first_place()
     ]
 
 
-def test_a_file_that_repeats_inputs_is_named_when_both_splits_come_from_it():
-    rows = [TextExample(f"question {i % 90}", "a", source="all.csv", line=i + 2) for i in range(100)]
-    train, dev = rows[:80], rows[80:]  # dev rows 90-99 repeat questions 0-9, which train holds too
-    messages = split_overlaps({"train": train, "dev": dev}, lambda e: (e.text, e.text_pair))
-    assert len(messages) == 1 and messages[0].startswith("10 of 20 dev examples (50.0%) also occur in train")
-    assert messages[0].endswith("all.csv itself repeats these inputs and the split put copies on both sides: "
-                                "deduplicate the file, or pass a --dev file.")
-
-
 def test_one_repeat_in_a_hundred_is_normal():
     train = _sentences("train.conll", 100)
     test = _sentences("test.conll", 99, start=1000) + _sentences("test.conll", 1, start=0)
