@@ -1,7 +1,6 @@
 """A run interrupted mid-epoch and resumed in a new start is the run that was interrupted."""
 
 import json
-import shutil
 
 import numpy as np
 import pytest
@@ -21,19 +20,8 @@ def test_each_epochs_batches_depend_on_seed_and_epoch_only():
     assert [b.tolist() for b in first] != [b.tolist() for b in batch_plan(lengths, 8, seed=5, epoch=2)]
 
 
-@pytest.fixture(scope="module")
-def dropout_free_bert(tiny_bert, tmp_path_factory):
-    # Dropout draws come from TensorFlow's random state, which a new process restarts;
-    # without dropout every number of the run is a function of the weights and batches.
-    folder = tmp_path_factory.mktemp("backbone") / "bert"
-    shutil.copytree(tiny_bert, folder)
-    config = json.loads((folder / "config.json").read_text())
-    config.update(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
-    (folder / "config.json").write_text(json.dumps(config))
-    return folder
-
-
-def test_a_run_killed_mid_epoch_resumes_on_the_same_batches(dropout_free_bert, tmp_path):
+def test_a_run_killed_mid_epoch_resumes_on_the_same_batches(tiny_bert_no_dropout, tmp_path):
+    # Dropout draws come from TensorFlow's random state, which a new process restarts (conftest's backbone has none).
     from kerastune_nlp._tf import keras
 
     class KillAt(keras.callbacks.Callback):
@@ -50,7 +38,7 @@ def test_a_run_killed_mid_epoch_resumes_on_the_same_batches(dropout_free_bert, t
 
     paths = bundled_wnut17()
     train, dev = read_conll(paths["train"])[:90], read_conll(paths["dev"])[:30]
-    settings = dict(model_config=ModelConfig(backbone=str(dropout_free_bert), dropout=0.0),
+    settings = dict(model_config=ModelConfig(backbone=str(tiny_bert_no_dropout), dropout=0.0),
                     data_config=DataConfig(max_length=32), ner_config=NERDataConfig(),
                     train_config=TrainConfig(epochs=3, batch_size=8, learning_rate=1e-3, checkpoint_every_steps=5),
                     verbose=0)
