@@ -6,9 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from kerastune_nlp.cli import main
+from kerastune_nlp.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -131,7 +133,8 @@ def test_text_classification_example_quick_on_bundled_trec(tmp_path):
     # Six classes: chance is about 0.2; the real backbone learns far more in the quick run.
     assert metrics["test"]["accuracy"] > 0.5
     assert (output / "confusion_matrix.png").exists()
-    completed = _run("-m", "kerastune_nlp.cli", "predict", str(output), "Who wrote Hamlet ?", "--top-k", "2")
+    # An option between the positionals, as a user types it.
+    completed = _run("-m", "kerastune_nlp.cli", "predict", str(output), "--top-k", "2", "Who wrote Hamlet ?")
     assert completed.returncode == 0, completed.stderr[-3000:]
     answer = json.loads(completed.stdout)
     assert answer["label"] in {"HUM", "ENTY", "DESC", "NUM", "LOC", "ABBR"} and len(answer["top_k"]) == 2
@@ -181,6 +184,33 @@ def test_verbose_works_before_and_after_the_subcommand():
     assert parser.parse_args(["predict", "RUN", "a text", "--verbose"]).verbose is True
     assert parser.parse_args(["export", "RUN", "--output", "OUT", "-v"]).verbose is True
     assert parser.parse_args(["predict", "RUN"]).verbose is False
+
+
+def test_options_may_come_between_a_commands_positionals():
+    from kerastune_nlp.cli import build_parser
+
+    parser = build_parser()
+    args = parser.parse_args(["predict", "RUN", "--top-k", "2", "great film", "--format", "text", "bad film"])
+    assert (args.run, args.text, args.top_k, args.format) == ("RUN", ["great film", "bad film"], 2, "text")
+    args = parser.parse_args(["export", "--output", "OUT", "RUN"])
+    assert (args.run, args.output) == ("RUN", "OUT")
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "two"])
+def test_top_k_below_one_is_refused(capsys, value):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["predict", "RUN", "--top-k", value, "great film"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "kerastune-nlp predict: error: argument --top-k: expected an integer of at least 1" in err
+
+
+def test_top_k_below_one_is_refused_by_the_python_api_too():
+    from kerastune_nlp.tasks import get_task
+
+    task = get_task("classification")(None, {"labels": ["neg", "pos"]})
+    with pytest.raises(ConfigError, match=r"`top_k`=-1"):
+        task.json_fields(np.array([0.3, 0.7]), top_k=-1)
 
 
 @pytest.mark.parametrize("argv, hint", [

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from kerastune_nlp.cli import console
 from kerastune_nlp.cli.flags import add_train_arguments, settings_from_args
-from kerastune_nlp.cli.parsing import Parser, add_verbose
+from kerastune_nlp.cli.parsing import Parser, add_verbose, positive_int
 from kerastune_nlp.errors import ConfigError, DataFileNotFoundError, DataFormatError, KerastuneNLPError
 
 logger = logging.getLogger("kerastune_nlp")
@@ -172,7 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="jsonl (default): one JSON object per input line; text: readable lines "
                               "(for ner, words split on whitespace)")
     predict.add_argument("--output", help="write the answers to this file instead of stdout")
-    predict.add_argument("--top-k", type=int, default=3, help="labels given per text (classification, multilabel)")
+    predict.add_argument("--top-k", type=positive_int, default=3, help="labels given per text (classification, multilabel)")
     predict.add_argument("--aggregation", choices=("first", "average", "max"), default="first",
                          help="ner: how a word's sub-tokens are combined (default first, as trained)")
     for module in stage_commands():

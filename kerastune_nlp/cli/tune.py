@@ -100,6 +100,8 @@ def split_config_file(args) -> tuple[dict, dict]:
     for key in ("task", "output"):
         if key in payload and not hasattr(args, key):
             setattr(args, key, payload[key])
+            if key == "output":
+                args.output_from_config = True
     args.config = None
     return search_space, options
 
@@ -111,6 +113,14 @@ def tune_options(args, from_file: dict, quick: bool) -> dict:
     options.update(from_file)
     options.update({dest.partition(".")[2]: value for dest, value in vars(args).items() if dest.startswith("tune.")})
     return options
+
+
+def check_output_use(output, retrain_best: bool, output_from: str) -> None:
+    """`--output` names the retrained best run; without --retrain-best nothing would be written there."""
+    if output and not retrain_best:
+        raise ConfigError(f"{output_from} {str(output)!r} is used only with --retrain-best: the search itself "
+                          "goes to --search-dir. Add --retrain-best to retrain the best configuration into that "
+                          "folder, or pass --search-dir DIR (and no output) to choose the search folder.")
 
 
 def run(args) -> object:
@@ -129,6 +139,8 @@ def run(args) -> object:
             raise ConfigError(str(error).replace("the flags", f"--config {config_path} or the flags")) from None
         raise
     options = tune_options(args, options_from_file, settings.data.quick)
+    check_output_use(settings.output, bool(options["retrain_best"]),
+                     f"`output:` in {config_path}" if getattr(args, "output_from_config", False) else "`--output`")
     overrides = dict(QUICK_SPACE) if settings.data.quick else {}
     overrides.update(space_from_file)
     overrides.update(parse_overrides(args.space))

@@ -180,6 +180,13 @@ def regression_scores(y_true, y_pred) -> dict:
     }
 
 
+def check_top_k(k) -> int:
+    """`k` for a top-k answer: an int of at least 1 (0 or -1 are refused, never read as "all" or "one")."""
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ConfigError(f"Expected `top_k` to be an integer of at least 1. Received: `top_k`={k!r}.")
+    return int(k)
+
+
 def top_k(probabilities, label_names: Sequence[str], k: int = 3) -> list[list[tuple[str, float]]]:
     """The k most probable labels of each row, with their probabilities, most probable first.
 
@@ -195,9 +202,7 @@ def top_k(probabilities, label_names: Sequence[str], k: int = 3) -> list[list[tu
             f"Expected probabilities of shape [n, {len(label_names)}] for {len(label_names)} "
             f"labels. Received: shape {probabilities.shape}."
         )
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise ConfigError(f"Expected `k` to be a positive int. Received: `k`={k!r}.")
-    k = min(k, probabilities.shape[1])
+    k = min(check_top_k(k), probabilities.shape[1])
     order = np.argsort(-probabilities, axis=-1, kind="stable")[:, :k]
     return [
         [(label_names[i], float(row[i])) for i in index] for row, index in zip(probabilities, order)

@@ -63,7 +63,7 @@ class ClassificationTask(TextTask):
         from kerastune_nlp.evaluation import classification_metrics as cm
 
         probabilities = self.raw_outputs(predictor, inputs, pairs)
-        if top_k:
+        if top_k is not None:
             return cm.top_k(probabilities, self.state["labels"], top_k)
         return [self.state["labels"][i] for i in probabilities.argmax(-1)]
 
@@ -73,7 +73,9 @@ class ClassificationTask(TextTask):
                 "probabilities": [float(p) for p in scores]}
 
     def json_fields(self, scores, top_k: int | None = 3, **options):
-        order = np.argsort(-scores, kind="stable")[: max(1, top_k or 1)]
+        from kerastune_nlp.evaluation import classification_metrics as cm
+
+        order = np.argsort(-scores, kind="stable")[: cm.check_top_k(1 if top_k is None else top_k)]
         labels = self.state["labels"]
         return {"label": labels[int(order[0])], "probability": float(scores[order[0]]),
                 "top_k": [{"label": labels[int(i)], "probability": float(scores[i])} for i in order]}

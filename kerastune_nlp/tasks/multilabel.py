@@ -68,7 +68,7 @@ class MultiLabelTask(TextTask):
         from kerastune_nlp.evaluation import classification_metrics as cm
 
         probabilities = self.raw_outputs(predictor, inputs, pairs)
-        if top_k:
+        if top_k is not None:
             return cm.top_k(probabilities, self.state["labels"], top_k)
         return [tuple(n for n, p in zip(self.state["labels"], row) if p >= self.threshold) for row in probabilities]
 

@@ -181,7 +181,7 @@ def test_top_k():
         ConfigError, match=r"shape \[n, 2\] for 2 labels\. Received: shape \(1, 3\)"
     ):
         cm.top_k(np.array([[0.1, 0.7, 0.2]]), ["a", "b"])
-    with pytest.raises(ConfigError, match=r"Received: `k`=0"):
+    with pytest.raises(ConfigError, match=r"Received: `top_k`=0"):
         cm.top_k(np.array([[0.1, 0.9]]), ["a", "b"], k=0)
 
 

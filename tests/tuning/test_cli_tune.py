@@ -82,3 +82,20 @@ def test_tune_command_prints_progress_and_writes_a_best_config(tiny_bert, trec_s
     saved = yaml.safe_load((tmp_path / "search" / "best_config.yaml").read_text())
     assert saved["data"]["train"].endswith("train.csv") and saved["train"]["epochs"] == 1
     assert saved["train"]["learning_rate"] == pytest.approx(result.best_hyperparameters["learning_rate"])
+
+
+def test_output_without_retrain_best_is_refused_before_any_work(tmp_path):
+    args = _parser().parse_args(["tune", "--task", "classification", "--quick", "--output", str(tmp_path / "best")])
+    with pytest.raises(ConfigError, match=r"`--output` '.*best' is used only with --retrain-best: the search "
+                                          r"itself goes to --search-dir"):
+        tune_cli.run(args)
+    assert not (tmp_path / "best").exists()
+
+
+def test_output_from_the_config_file_without_retrain_best_names_the_file(tmp_path):
+    config = tmp_path / "search.yaml"
+    config.write_text(yaml.safe_dump({"task": "classification", "output": str(tmp_path / "best"),
+                                      "tune": {"max_trials": 2}}))
+    args = _parser().parse_args(["tune", "--config", str(config)])
+    with pytest.raises(ConfigError, match=r"`output:` in .*search.yaml '.*best' is used only with --retrain-best"):
+        tune_cli.run(args)
