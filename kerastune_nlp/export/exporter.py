@@ -108,7 +108,7 @@ def check_output(output: Path, overwrite: bool) -> None:
                                 "refusing to write into it. Choose a new --output.")
 
 
-def evaluation_examples(task, manifest, test_file=None):
+def evaluation_examples(task, manifest, test_file=None, run_dir="the run"):
     """The labelled examples the gate scores on: `test_file`, else the run's test split (or dev)."""
     from kerastune_nlp.config import DataConfig
 
@@ -116,12 +116,22 @@ def evaluation_examples(task, manifest, test_file=None):
         examples = task.read_file(test_file, DataConfig(encoding=manifest.data.encoding))
         task.check_examples(examples, "test")
         return examples, str(test_file)
+    from kerastune_nlp.runs.splits import changed_splits, check_data_files
+
+    check_data_files(run_dir, manifest.data, "run_config.json",
+                     lambda name: "Pass --test FILE (Python: `test_file=`) with labelled examples in the run's "
+                                  "format to score the artifacts on.")
     try:
         splits, _ = task.load_splits(manifest.data, manifest.train.seed)
     except (OSError, ValueError) as error:
         raise ConfigError(f"Cannot re-read the run's data to score the artifacts ({error}). Pass --test FILE with "
                           "labelled examples in the run's format.") from error
     name = "test" if splits.get("test") else "dev"
+    changed = changed_splits(task, splits, getattr(manifest, "fingerprint", {}))
+    if name in changed:
+        logger.warning("The run's %s split read again from %s is not the one %s was scored on (its examples "
+                       "changed since training): the export's scores are on the data as it is now.", name,
+                       getattr(manifest.data, name) or manifest.data.train or "its data", run_dir)
     return list(splits[name]), f"the run's {name} split"
 
 
@@ -205,7 +215,7 @@ def _export_run(run_dir, output_dir, formats, name, version, max_metric_drop, ov
     check_output(output, overwrite)
     task = get_task(manifest.task)(manifest.task_config, manifest.task_state)
     if examples is None:
-        examples, evaluated_on = evaluation_examples(task, manifest, test_file)
+        examples, evaluated_on = evaluation_examples(task, manifest, test_file, run_dir)
     else:
         evaluated_on = "the given examples"
     if not examples:

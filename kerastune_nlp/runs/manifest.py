@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import time
 from pathlib import Path
 
@@ -58,7 +59,7 @@ class Manifest:
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "task": self.task,
             "output": self.output,
-            "data": cfg.to_dict(self.data),
+            "data": data_with_absolute_paths(cfg.to_dict(self.data)),
             "model": cfg.to_dict(self.model),
             "train": cfg.to_dict(self.train),
             "task_config": cfg.to_dict(self.task_config),
@@ -67,6 +68,23 @@ class Manifest:
             "fingerprint": self.fingerprint,
             "files": self.files,
         }
+
+
+def data_with_absolute_paths(data: dict) -> dict:
+    """The data section with its files as absolute paths.
+
+    Stages that read a run's data again (export, prune, distill) run from
+    any directory; `train.txt` as typed would only be found from the one the
+    run was trained in. A local `dataset` folder is made absolute too; a hub
+    id is left as it is.
+    """
+    data = dict(data)
+    for key in ("train", "dev", "test"):
+        if data.get(key):
+            data[key] = os.path.abspath(data[key])
+    if data.get("dataset") and Path(data["dataset"]).exists():
+        data["dataset"] = os.path.abspath(data["dataset"])
+    return data
 
 
 def write_manifest(layout: RunLayout, manifest: Manifest) -> None:

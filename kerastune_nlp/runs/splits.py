@@ -10,6 +10,33 @@ from kerastune_nlp.errors import DataFileNotFoundError, RunDirectoryError
 logger = logging.getLogger("kerastune_nlp.runs")
 
 
+def check_data_files(run_dir, data, settings_from: str, fix) -> None:
+    """Refuses, before any reading, a data file of the run that is no longer where the run says.
+
+    Args:
+        run_dir: the run directory (named in the message).
+        data: the `DataConfig` whose `train`/`dev`/`test` files are read.
+        settings_from: str. Where those paths came from ("run_config.json").
+        fix: callable, split name -> the sentence saying how to point at the file.
+    """
+    for name in ("train", "dev", "test"):
+        path = getattr(data, name)
+        if path and not Path(path).exists():
+            raise DataFileNotFoundError(
+                f"The run {str(run_dir)!r} was trained on {path!r}, which no longer exists. Received: "
+                f"`{name}`={path!r} from its {settings_from}. {fix(name)}"
+            )
+
+
+def changed_splits(task, splits: dict, fingerprint: dict) -> list[str]:
+    """The splits whose examples differ from the ones the run recorded (its fingerprint's hashes)."""
+    from kerastune_nlp.runs.staging import digest
+
+    return [name for name in ("train", "dev", "test")
+            if splits.get(name) and fingerprint.get(f"data.{name}") is not None
+            and fingerprint[f"data.{name}"] != digest([task.example_record(e) for e in splits[name]])]
+
+
 def load_run_splits(task, manifest, run_dir: Path, data_config, purpose: str,
                     given: dict) -> tuple[dict, object, bool]:
     """A run's splits (re-read from its data settings, or given) and whether they are the run's own.
@@ -32,14 +59,8 @@ def load_run_splits(task, manifest, run_dir: Path, data_config, purpose: str,
         splits = {name: list(given.get(name) or []) for name in ("train", "dev", "test")}
         source = "the examples passed in"
     else:
-        for name in ("train", "dev", "test"):
-            path = getattr(data, name)
-            if path and not Path(path).exists():
-                raise DataFileNotFoundError(
-                    f"The run {str(run_dir)!r} was trained on {path!r}, which no longer exists. Received: "
-                    f"`{name}`={path!r} from its {'data settings' if data_config else 'run_config.json'}. "
-                    f"Pass the file's new place with --{name} (Python: `data_config=`)."
-                )
+        check_data_files(run_dir, data, "data settings" if data_config else "run_config.json",
+                         lambda name: f"Pass the file's new place with --{name} (Python: `data_config=`).")
         splits, _ = task.load_splits(data, manifest.train.seed)
         source = f"{data.train!r}" if data.train else (data.dataset or "the task's bundled data set")
     task.check_splits(splits)
