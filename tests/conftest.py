@@ -139,7 +139,7 @@ def pytest_report_header(config):
     return f"kerastune_nlp test seed: {seed_from_config(config)} (--seed / ${SEED_VARIABLE})"
 
 
-def make_tiny_backbone(directory: Path, family: str, seed: int = 0) -> Path:
+def make_tiny_backbone(directory: Path, family: str, seed: int = 0, max_positions: int = 64) -> Path:
     """Writes a 2-layer, 32-hidden random-init backbone of `family` to `directory`.
 
     Our own encoder of the family, built with `seed` (the same seed gives
@@ -151,7 +151,7 @@ def make_tiny_backbone(directory: Path, family: str, seed: int = 0) -> Path:
     from kerastune_nlp.backbones.encoder import build_encoder, save_checkpoint
 
     directory.mkdir(parents=True, exist_ok=True)
-    common = dict(max_position_embeddings=64)
+    common = dict(max_position_embeddings=max_positions)
     if family == "bert":
         _train_wordpiece(directory)
         tokenizer = transformers.BertTokenizerFast(str(directory / "vocab.txt"))
@@ -230,6 +230,13 @@ def tiny_backbones(tmp_path_factory, test_seed) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("backbones")
     return {family: make_tiny_backbone(root / family, family, test_seed)
             for family in ("bert", "distilbert", "roberta")}
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_256(tmp_path_factory, test_seed) -> Path:
+    """The tiny BERT with 256 positions: raw sentences of real text fit one window (the tiny vocabulary
+    cuts words into many sub-tokens)."""
+    return make_tiny_backbone(tmp_path_factory.mktemp("backbones_256") / "bert", "bert", test_seed, max_positions=256)
 
 
 @pytest.fixture(scope="session")

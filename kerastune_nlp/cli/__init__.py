@@ -170,7 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--encoding", default="utf-8", help="encoding of --input (default utf-8)")
     predict.add_argument("--format", choices=("jsonl", "text"), default="jsonl",
                          help="jsonl (default): one JSON object per input line; text: readable lines "
-                              "(for ner, words split on whitespace)")
+                              "(for ner, words and punctuation, as CoNLL data)")
     predict.add_argument("--output", help="write the answers to this file instead of stdout")
     predict.add_argument("--top-k", type=positive_int, default=3, help="labels given per text (classification, multilabel)")
     predict.add_argument("--aggregation", choices=("first", "average", "max"), default="first",

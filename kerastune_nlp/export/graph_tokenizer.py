@@ -21,9 +21,6 @@ from typing import Sequence
 from kerastune_nlp.errors import ConfigError
 
 
-PYTHON_WHITESPACE = r"[\t\n\x0B\x0C\r\x1C-\x1F\x{85}\p{Z}]+"
-
-
 @dataclasses.dataclass(frozen=True)
 class WordPieceSpec:
     """What the in-graph tokenizer needs from the Hugging Face one."""
@@ -199,7 +196,7 @@ class GraphWordPiece:
     # -- NER -------------------------------------------------------------------------
 
     def encode_words(self, texts):
-        """Whitespace words with character offsets, and the model input that tags them.
+        """Words (the Predictor's rule, `inference.words`) with character offsets, and the model input.
 
         Each word keeps at least one sub-token ([UNK] when WordPiece yields
         none, as training did) and at most `capacity`; words past the input's
@@ -214,8 +211,12 @@ class GraphWordPiece:
         from kerastune_nlp._tf import tf
 
         spec = self.spec
-        # The whitespace Python's str.split() uses (the Predictor splits that way).
-        words, byte_starts, byte_ends = self._regex_split(texts, PYTHON_WHITESPACE, "")
+        from kerastune_nlp.inference.words import WHITESPACE_PATTERN, WORD_PATTERN
+
+        # The Predictor's word rule, run by RE2: every word and every whitespace
+        # run is a delimiter; words are kept, whitespace dropped.
+        words, byte_starts, byte_ends = self._regex_split(texts, f"{WHITESPACE_PATTERN}|{WORD_PATTERN}",
+                                                          WORD_PATTERN)
         flat_words = words.flat_values
         pieces = self.pieces(flat_words)  # [all words, (pieces)]
         unk = tf.constant(spec.vocab.index(spec.unknown_token), tf.int64)
@@ -288,7 +289,7 @@ def agreement(tokenizer, graph: GraphWordPiece, texts: Sequence[str], reference_
         reference_ids: per text, the ids the task's own encoder gives (the
             model's real input), or None to skip a text (an NER sentence
             longer than one window).
-        words: True for NER (whitespace words, `encode_words`).
+        words: True for NER (words and punctuation, `encode_words`).
     """
     from kerastune_nlp._tf import tf
 

@@ -8,29 +8,42 @@ so the splitters return `(word, start, end)` with `text[start:end] == word`.
 
 from __future__ import annotations
 
-import re
+import functools
 from typing import Sequence
 
-# URLs, @mentions / #hashtags, words with inner apostrophes, hyphens or dots
-# ("don't", "e-mail", "U.S"), numbers with separators, then any other single
-# non-space character (punctuation is a word of its own, as in CoNLL data).
-_WORD = re.compile(
-    r"https?://\S+|www\.\S+"
-    r"|[@#]?\w+(?:['’\-.]\w+)*"
-    r"|\S",
-    re.UNICODE,
-)
-_WHITESPACE_WORD = re.compile(r"\S+")
+# One rule for every route that reads raw text: the Predictor, the server and
+# the raw-string SavedModel signature, whose graph runs the same pattern
+# through RE2 (tensorflow-text). So the pattern keeps to the syntax both
+# engines read alike: explicit classes (RE2's \w, \s and \S are ASCII-only),
+# two-digit \xHH escapes, no lookaround. Python runs it with `regex` (a
+# transformers dependency), as the standard `re` has no \p{...} classes.
+#
+# Whitespace is what str.split() splits on. A word is a URL, an @mention /
+# #hashtag, letters/digits/marks with inner apostrophes, hyphens or dots
+# ("don't", "e-mail", "U.S", "हिन्दी"), or any other single non-space
+# character: punctuation is a word of its own, as in CoNLL data.
+WHITESPACE_CLASS = r"\t\n\x0B\x0C\r\x1C-\x1F\x85\p{Z}"
+_NON_SPACE = f"[^{WHITESPACE_CLASS}]"
+_WORD_CHAR = r"[\p{L}\p{N}\p{M}_]"
+# A URL runs to the next whitespace but does not end in punctuation ("see
+# https://x.org/a, then": the comma is a word).
+_URL_END = f"[^{WHITESPACE_CLASS}.,;:!?'\"()\\[\\]“”‘’«»<>]"
+WORD_PATTERN = (f"(?:https?://|www\\.){_NON_SPACE}*{_URL_END}"
+                f"|[@#]?{_WORD_CHAR}+(?:['’\\-.]{_WORD_CHAR}+)*"
+                f"|{_NON_SPACE}")
+WHITESPACE_PATTERN = f"[{WHITESPACE_CLASS}]+"
+
+
+@functools.cache
+def _word_regex():
+    import regex
+
+    return regex.compile(WORD_PATTERN)
 
 
 def split_words(text: str) -> list[tuple[str, int, int]]:
     """Words and punctuation of a raw text, CoNLL style, with character offsets."""
-    return [(m.group(), m.start(), m.end()) for m in _WORD.finditer(text)]
-
-
-def whitespace_words(text: str) -> list[tuple[str, int, int]]:
-    """Whitespace-separated words with character offsets (what the raw-string SavedModel signature tags)."""
-    return [(m.group(), m.start(), m.end()) for m in _WHITESPACE_WORD.finditer(text)]
+    return [(m.group(), m.start(), m.end()) for m in _word_regex().finditer(text)]
 
 
 def entity_spans(text: str, words: Sequence[tuple[str, int, int]], tags: Sequence[str],

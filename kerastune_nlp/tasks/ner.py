@@ -148,7 +148,9 @@ class NERTask(Task):
     # -- outputs ---------------------------------------------------------------
 
     def word_lists(self, inputs) -> list[list[str]]:
-        words = [s.split() if isinstance(s, str) else list(s) for s in inputs]
+        from kerastune_nlp.inference.words import split_words
+
+        words = [[w for w, _, _ in split_words(s)] if isinstance(s, str) else list(s) for s in inputs]
         empty = [i for i, w in enumerate(words) if not w]
         if empty:
             raise ConfigError(
@@ -178,7 +180,7 @@ class NERTask(Task):
         return [ids for ids, _ in self.tag_words(predictor, word_lists)]
 
     def predict(self, predictor, inputs, **options) -> list[list[str]]:
-        """Tags each word. A string is split on whitespace; a list is taken as words."""
+        """Tags each word. A string is split into words and punctuation (`split_words`); a list is taken as words."""
         word_lists = self.word_lists(inputs)
         return [[self.labels[int(i)] for i in ids] for ids in self.predict_ids(predictor, word_lists)]
 
@@ -213,11 +215,11 @@ class NERTask(Task):
                 for text, tagged in zip(texts, self.tag_texts(predictor, texts, split_words, aggregation))]
 
     def serve(self, predictor, inputs: dict) -> list[dict]:
-        """What the raw-string SavedModel signature returns, per text (whitespace words, every word covered)."""
-        from kerastune_nlp.inference.words import whitespace_words
+        """What the raw-string SavedModel signature returns, per text (the same words, every word covered)."""
+        from kerastune_nlp.inference.words import split_words
 
         records = []
-        for tagged in self.tag_texts(predictor, inputs["text"], whitespace_words):
+        for tagged in self.tag_texts(predictor, inputs["text"], split_words):
             words = tagged.pop("words")
             records.append({"words": [w for w, _, _ in words], **tagged, "start": [s for _, s, _ in words],
                             "end": [e for _, _, e in words], "covered": [True] * len(words),
@@ -256,7 +258,10 @@ class NERTask(Task):
         return format_report(scores, f"{title}, entity level:" if title else "")
 
     def format_prediction(self, text, tags):
-        return " ".join(f"{w}/{t}" if t != "O" else w for w, t in zip(text.split(), tags))
+        from kerastune_nlp.inference.words import split_words
+
+        words = [w for w, _, _ in split_words(text)] if isinstance(text, str) else list(text)
+        return " ".join(f"{w}/{t}" if t != "O" else w for w, t in zip(words, tags))
 
     def serving_outputs(self, outputs):
         from kerastune_nlp._tf import tf
@@ -267,7 +272,7 @@ class NERTask(Task):
         return {"label_ids": ids, "labels": labels, "scores": tf.reduce_max(probabilities, axis=-1)}
 
     def raw_text_inputs(self) -> dict:
-        return {"text": "one sentence per example; words are split on whitespace"}
+        return {"text": "one sentence per example; split into words and punctuation as CoNLL data is"}
 
     def raw_inputs_of(self, examples) -> dict:
         return {"text": [" ".join(s.tokens) for s in examples]}
@@ -280,14 +285,19 @@ class NERTask(Task):
     def tokenizer_agreement(self, tokenizer, graph_tokenizer, examples, extra=()):
         from kerastune_nlp.export.graph_tokenizer import agreement
 
-        sentences = [list(s.tokens) for s in examples] + [list(w) for w in extra]
+        from kerastune_nlp.inference.words import split_words
+
+        # The raw text a client sends is the words joined by spaces; the ids to
+        # match are the Python path's on that text, split by the same rule.
+        texts = [" ".join(s.tokens) for s in examples] + [" ".join(w) for w in extra]
+        sentences = [[w for w, _, _ in split_words(text)] for text in texts]
         windows = self.encode(tokenizer, sentences, graph_tokenizer.max_length, labelled=False).rows
         per_sentence: dict = {}
         for window in windows:
             per_sentence.setdefault(window.sentence_index, []).append(window.input_ids)
         # A sentence that needs several windows is not one model input: the Python path's business.
         reference = [ids[0] if len(ids) == 1 else None for _, ids in sorted(per_sentence.items())]
-        return agreement(tokenizer, graph_tokenizer, [" ".join(s) for s in sentences], reference, words=True)
+        return agreement(tokenizer, graph_tokenizer, texts, reference, words=True)
 
     def serve_raw_text(self, graph_tokenizer, forward, inputs):
         """Per-word labels (constrained Viterbi), scores and character offsets of raw sentences.

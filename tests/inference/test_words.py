@@ -7,7 +7,7 @@ import pytest
 
 from kerastune_nlp.data.ner_windows import Window, gather_word_logits
 from kerastune_nlp.inference.cache import PredictionCache
-from kerastune_nlp.inference.words import entity_spans, split_words, whitespace_words
+from kerastune_nlp.inference.words import entity_spans, split_words
 
 
 def test_split_words_separates_punctuation_and_keeps_offsets_into_the_original():
@@ -17,7 +17,10 @@ def test_split_words_separates_punctuation_and_keeps_offsets_into_the_original()
     assert [w for w, _, _ in words] == ["Barack", "Obama", ",", "visited", "São", "Paulo", "(", "Brazil", ")",
                                         "—", "see", "https://x.org/a?b=1", "@nasa", "#AI", "don't", "U.S", ".",
                                         "3.5"]
-    assert whitespace_words("  a  b,c ") == [("a", 2, 3), ("b,c", 5, 8)]
+    # Whitespace is what str.split() splits on (no-break and ideographic spaces too); letters with
+    # combining marks stay one word (Python's own \w would cut "हिन्दी" at its vowel signs).
+    assert split_words("  a\u00a0b,c\u3000हिन्दी ") == [("a", 2, 3), ("b", 4, 5), (",", 5, 6), ("c", 6, 7),
+                                                    ("हिन्दी", 8, 14)]
 
 
 def test_entity_spans_group_iob2_tags_and_average_scores():
