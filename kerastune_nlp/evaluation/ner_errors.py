@@ -328,7 +328,8 @@ def write_ner_error_reports(directory, sentences: Sequence, predicted_tags: Sequ
         k: int. Sentences in `worst_predictions.jsonl`. Defaults to 50.
 
     Example:
-    >>> write_ner_error_reports("saved_models/run", test_sentences, predictor.predict([s.tokens for s in test_sentences]))
+    >>> predicted = predictor.predict([s.tokens for s in test_sentences])
+    >>> write_ner_error_reports("saved_models/run", test_sentences, predicted)
     """
     from kerastune_nlp.evaluation import reports
 
