@@ -79,6 +79,25 @@ def test_example_quick_prints_a_real_entity_report(quick_run):
 
 
 @pytest.mark.slow
+def test_example_quick_writes_an_entity_error_analysis_that_agrees_with_the_scores(quick_run):
+    output, _ = quick_run
+    metrics = json.loads((output / "metrics.json").read_text())
+    summary = json.loads((output / "ner_errors.json").read_text())
+    overall, counts = metrics[metrics["reports_describe"]]["overall"], summary["counts"]
+    # The real model finds entities (f1 > 0.05 above): correct ones are seqeval's true positives.
+    assert counts["correct"] == round(overall["recall"] * overall["support"]) > 0
+    assert summary["gold_entities"] == overall["support"]
+    assert summary["predicted_entities"] == round(counts["correct"] / overall["precision"])
+    assert summary["predicted_entities"] == sum(counts[c] for c in counts if c not in ("missed", "merged", "split"))
+    assert "## Entity-type confusion" in (output / "ner_errors.md").read_text()
+    assert (output / "confusion_matrix.png").stat().st_size > 1000
+    rows = [json.loads(line) for line in (output / "worst_predictions.jsonl").read_text().splitlines()]
+    assert len(rows) == 50 and rows[0]["errors"] >= rows[-1]["errors"] > 0
+    lines = Path(rows[0]["source"]).read_text(encoding="utf-8").splitlines()
+    assert all(lines[r["line"] - 1].split("\t") == [r["words"][0], r["gold_tags"][0]] for r in rows)
+
+
+@pytest.mark.slow
 def test_cli_evaluate_and_predict_reuse_the_run(quick_run, tmp_path):
     output, _ = quick_run
     test_file = ROOT / "kerastune_nlp" / "data" / "bundled" / "wnut17" / "test.conll"

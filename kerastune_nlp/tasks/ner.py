@@ -243,6 +243,14 @@ class NERTask(Task):
         predicted = self.predict(predictor, [s.tokens for s in examples])
         return entity_scores([s.tags for s in examples], predicted)
 
+    def write_reports(self, directory, predictor, examples, scores):
+        """Entity-level error analysis of `examples` (see `evaluation.ner_errors`)."""
+        from kerastune_nlp.evaluation.ner_errors import write_ner_error_reports
+
+        predicted = self.predict(predictor, [s.tokens for s in examples])
+        types = sorted({label[2:] for label in self.labels if label != "O"})
+        return list(write_ner_error_reports(directory, examples, predicted, types))
+
     metric_name = "entity F1"
 
     def primary_metric(self, scores):

@@ -2,6 +2,7 @@
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -46,6 +47,40 @@ def test_run_directory_is_complete(trained_run):
     assert metrics["data"]["train"]["split_sentences"] > 0
     history = json.loads((run / "history.json").read_text())
     assert len(history["val_entity_f1"]) == 2 and all(math.isfinite(x) for x in history["loss"])
+
+
+def test_run_directory_holds_the_entity_error_analysis(trained_run, wnut_subset):
+    run, test = trained_run.run_dir, wnut_subset["test"]
+    for name in ("ner_errors.json", "ner_errors.md", "confusion_matrix.png", "worst_predictions.jsonl"):
+        assert (run / name).exists(), name
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["reports_describe"] == "test"
+    summary = json.loads((run / "ner_errors.json").read_text())
+    counts, overall = summary["counts"], metrics["test"]["overall"]
+    # The analysis agrees with the entity scores in metrics.json.
+    assert summary["gold_entities"] == overall["support"] > 0
+    assert counts["correct"] == round(overall["recall"] * overall["support"])
+    if counts["correct"]:
+        assert summary["predicted_entities"] == round(counts["correct"] / overall["precision"])
+    for name, row in metrics["test"]["per_type"].items():
+        assert summary["per_type"][name]["gold"] == row["support"]
+        assert summary["per_type"][name]["correct"] == round(row["recall"] * row["support"])
+    matrix = np.array(summary["confusion"]["matrix"])
+    assert matrix[:-1].sum() == summary["gold_entities"] and matrix[:, :-1].sum() == summary["predicted_entities"]
+    assert summary["sentences"] == len(test)
+    errors = sum(counts[c] for c in ("wrong_type", "boundary", "boundary_type", "missed", "spurious"))
+    # The worst sentences: most errors first, each pointing at its place in the bundled test file.
+    rows = [json.loads(line) for line in (run / "worst_predictions.jsonl").read_text().splitlines()]
+    assert len(rows) == min(50, summary["sentences_with_errors"]) > 0
+    assert [r["errors"] for r in rows] == sorted((r["errors"] for r in rows), reverse=True)
+    assert sum(r["errors"] for r in rows) <= errors
+    lines = Path(rows[0]["source"]).read_text(encoding="utf-8").splitlines()
+    for row in rows:
+        sentence = test[row["index"]]
+        assert (row["source"], row["line"]) == (sentence.source, sentence.line)
+        assert lines[row["line"] - 1].split("\t")[0] == row["words"][0]
+        assert row["gold_tags"] == list(sentence.tags) and len(row["predicted_tags"]) == len(row["words"])
+        assert row["errors"] == sum(e["category"] != "correct" for e in row["entities"]) > 0
 
 
 def test_reloaded_run_predicts_identically(trained_run, wnut_subset):
