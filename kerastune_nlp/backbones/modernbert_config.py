@@ -53,6 +53,8 @@ class ModernBertConfig(EncoderConfig):
         classifier_activation: str. Activation of the prediction head (MLM). Defaults to "gelu".
         classifier_bias: bool. The prediction head's dense has a bias. Defaults to False.
         decoder_bias: bool. The MLM decoder has a bias. Defaults to True.
+        bos_token_id, eos_token_id, cls_token_id, sep_token_id: int. Carried
+            into saved configs only. Default to 50281, 50282, 50281, 50282.
     """
 
     model_type = "modernbert"
@@ -80,6 +82,12 @@ class ModernBertConfig(EncoderConfig):
     classifier_activation: str = "gelu"
     classifier_bias: bool = False
     decoder_bias: bool = True
+    # Not used by the encoder; kept so that a saved config.json keeps them
+    # (transformers' defaults lie past a small vocabulary).
+    bos_token_id: int = 50281
+    eos_token_id: int = 50282
+    cls_token_id: int = 50281
+    sep_token_id: int = 50282
 
     # What the rest of the package reads under BERT's names.
     @property
@@ -124,6 +132,10 @@ class ModernBertConfig(EncoderConfig):
             classifier_activation=fields.str("classifier_activation", "gelu", ACTIVATION_NAMES),
             classifier_bias=fields.bool("classifier_bias", False),
             decoder_bias=fields.bool("decoder_bias", True),
+            bos_token_id=fields.int("bos_token_id", 50281, minimum=0),
+            eos_token_id=fields.int("eos_token_id", 50282, minimum=0),
+            cls_token_id=fields.int("cls_token_id", 50281, minimum=0),
+            sep_token_id=fields.int("sep_token_id", 50282, minimum=0),
         )
         values["layer_types"] = _layer_types(fields, values["num_hidden_layers"])
         values["global_rope_theta"] = _rope_theta(fields, FULL)
