@@ -174,3 +174,12 @@ def test_a_tiny_run_trains_saves_and_reloads(task, tiny_modernbert, tmp_path):
     inputs = [e.tokens for e in dev] if task == "ner" else [e.text for e in dev]
     assert reloaded.predict(inputs) == result.predictor.predict(inputs)
     assert reloaded.evaluate(dev) == result.metrics["test"]
+
+
+def test_continued_pretraining_says_there_is_no_modernbert_head_yet(tiny_modernbert):
+    from kerastune_nlp.errors import BackboneError
+    from kerastune_nlp.models.backbones import resolve_backbone
+    from kerastune_nlp.pretraining.mlm_model import load_mlm_model
+
+    with pytest.raises(BackboneError, match="no masked-LM head for 'modernbert'"):
+        load_mlm_model(resolve_backbone(str(tiny_modernbert)))
