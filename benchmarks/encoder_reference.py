@@ -22,7 +22,9 @@ benchmarks/requirements-reference.txt), never in the test environment:
 `B_input_ids`, `B_attention_mask`, `B_token_type_ids` (families with token
 types only), `B_last_hidden_state` [batch, length, hidden], `B_hidden_states`
 [layers + 1, batch, length, hidden] (embedding output first), and
-`B_pooler_output` for the cases with a pooler (BERT, RoBERTa, XLM-R). "padded" has rows of different lengths padded on
+`B_pooler_output` for the cases with a pooler (BERT, RoBERTa, XLM-R), and for
+cases with a tokenizer (ModernBERT) a fourth batch, "tokenized": sentences
+through the saved tokenizer. "padded" has rows of different lengths padded on
 the right with the config's pad_token_id, "long" is close to
 max_position_embeddings, "single" is one row without padding.
 
@@ -54,6 +56,27 @@ BATCHES = ("padded", "long", "single")
 # Shared by every tiny case: 2 layers, hidden 32, 2 heads, FFN 64.
 TINY = dict(num_hidden_layers=2, hidden_size=32, num_attention_heads=2, intermediate_size=64)
 
+# ModernBERT: 4 layers so that both attention kinds occur, a window (8) far
+# shorter than the rows, specials at ids 0-4 in the released order
+# ([UNK] [CLS] [SEP] [PAD] [MASK]); vocab_size comes from the tokenizer.
+MODERNBERT = dict(hidden_size=32, num_hidden_layers=4, num_attention_heads=2, intermediate_size=48,
+                  max_position_embeddings=64, global_attn_every_n_layers=3, local_attention=8,
+                  pad_token_id=3, bos_token_id=1, eos_token_id=2, cls_token_id=1, sep_token_id=2)
+MODERNBERT_LENGTHS = {"padded": [40, 23, 9, 5], "long": [60, 53], "single": [11]}
+MODERNBERT_SPECIALS = ["[UNK]", "[CLS]", "[SEP]", "[PAD]", "[MASK]"]
+TOKENIZER_SENTENCES = (
+    "Barack Obama visited Paris.",
+    "Müller ate crème brûlée in Zürich, then flew to New York City.",
+    "Hello world!",
+)
+_BPE_CORPUS = (
+    "the quick brown fox jumps over the lazy dog",
+    "Empire State Building is in New York City",
+    "Apple released the iPhone in San Francisco on Monday",
+    "Barack Obama met Angela Merkel in Berlin",
+    "café naïve résumé 東京 #hashtag http://example.com",
+)
+
 
 @dataclass(frozen=True)
 class Case:
@@ -65,6 +88,12 @@ class Case:
     config: dict
     about: str
     token_types: bool = True
+    # Row lengths per batch, when the defaults (padded [16, 9, 4], long near
+    # max_position_embeddings, single [11]) do not fit the case.
+    lengths: dict | None = None
+    # "bpe": a tiny byte-level BPE tokenizer.json is saved beside the weights
+    # (vocab_size is then its size) and a "tokenized" batch is stored.
+    tokenizer: str | None = None
 
 
 CASES = (
@@ -128,12 +157,61 @@ CASES = (
         "(relative distances clamped at max_relative_positions 24, which the long batch exceeds), "
         "no LayerNorm on rel_embeddings, and the v2-xlarge ConvLayer (kernel 3, gelu) after block 0.",
     ),
+    Case(
+        "modernbert", "ModernBertConfig", "ModernBertModel",
+        dict(MODERNBERT),
+        "ModernBertModel as released (no biases, exact GELU GeGLU, global rope_theta 160000, local "
+        "10000), 4 layers with global_attn_every_n_layers 3 (layer_types full, sliding, sliding, full), "
+        "local_attention 8 (4 tokens each side) and rows of up to 60 tokens; a byte-level BPE "
+        "tokenizer.json ([CLS] $A [SEP]) and a `tokenized` batch of 3 sentences from it.",
+        token_types=False, lengths=MODERNBERT_LENGTHS, tokenizer="bpe",
+    ),
+    Case(
+        "modernbert-biases", "ModernBertConfig", "ModernBertModel",
+        dict(MODERNBERT, norm_bias=True, attention_bias=True, mlp_bias=True,
+             hidden_activation="gelu_pytorch_tanh", norm_eps=1e-6, vocab_size=96,
+             layer_types=["sliding_attention", "full_attention", "sliding_attention", "sliding_attention"],
+             local_attention=6, rope_parameters={"full_attention": {"rope_type": "default", "rope_theta": 1000.0},
+                                                 "sliding_attention": {"rope_type": "default", "rope_theta": 50.0}}),
+        "ModernBertModel with every optional bias (norm_bias, attention_bias, mlp_bias), the tanh GELU, "
+        "norm_eps 1e-6, explicit layer_types (sliding, full, sliding, sliding: layer 0 sliding), "
+        "local_attention 6 and rope_parameters thetas 1000 (full) / 50 (sliding); batches padded "
+        "[30, 17, 6], long [44], single [11] (smaller, to keep the file small).",
+        token_types=False, lengths={"padded": [30, 17, 6], "long": [44], "single": [11]},
+    ),
 )
 
 
-def build_model(case: Case) -> torch.nn.Module:
+def make_bpe_tokenizer() -> transformers.PreTrainedTokenizerFast:
+    """A tiny byte-level BPE tokenizer in ModernBERT's form (GPT-NeoX style tokenizer.json).
+
+    Byte-level pre-tokenizer without a prefix space, the 256 byte symbols,
+    merges learned from `_BPE_CORPUS` (the BPE trainer gave identical
+    files run after run), specials first, and the template
+    `[CLS] $A [SEP]` (pairs `[CLS] $A [SEP] $B [SEP]`) as ModernBERT's.
+    """
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+
+    backend = Tokenizer(models.BPE(unk_token="[UNK]"))
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    backend.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=320, min_frequency=2, special_tokens=MODERNBERT_SPECIALS,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    backend.train_from_iterator(list(_BPE_CORPUS) * 3, trainer=trainer)
+    ids = {token: backend.token_to_id(token) for token in MODERNBERT_SPECIALS}
+    backend.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]",
+        special_tokens=[("[CLS]", ids["[CLS]"]), ("[SEP]", ids["[SEP]"])],
+    )
+    return transformers.PreTrainedTokenizerFast(
+        tokenizer_object=backend, unk_token="[UNK]", cls_token="[CLS]", sep_token="[SEP]",
+        pad_token="[PAD]", mask_token="[MASK]", model_max_length=MODERNBERT["max_position_embeddings"],
+    )
+
+
+def build_model(case: Case, **overrides) -> torch.nn.Module:
     """Builds the case's v5 PyTorch model with eager attention, widened random weights, eval mode."""
-    config = getattr(transformers, case.config_class)(**case.config)
+    config = getattr(transformers, case.config_class)(**case.config, **overrides)
     config._attn_implementation = "eager"  # the plain reference path, no fused kernel
     model = getattr(transformers, case.model_class)(config)
     randomize_(model)
@@ -159,12 +237,13 @@ def randomize_(model: torch.nn.Module) -> None:
                 param.normal_(1.0, 0.1)
 
 
-def make_batches(config, token_types: bool, rng: np.random.Generator) -> dict[str, dict[str, np.ndarray]]:
+def make_batches(config, token_types: bool, rng: np.random.Generator,
+                 lengths: dict | None = None) -> dict[str, dict[str, np.ndarray]]:
     """The three input batches of a case, padded on the right with config.pad_token_id."""
     pad = config.pad_token_id
     offset = 2 if pad == 1 else 0  # RoBERTa positions start after padding_idx
     longest = config.max_position_embeddings - offset - 4
-    shapes = {"padded": [16, 9, 4], "long": [longest, longest - 7], "single": [11]}
+    shapes = lengths or {"padded": [16, 9, 4], "long": [longest, longest - 7], "single": [11]}
     return {name: make_batch(lengths, config.vocab_size, pad, token_types, rng) for name, lengths in shapes.items()}
 
 
@@ -204,10 +283,18 @@ def write_case(case: Case, out: Path, rng: np.random.Generator) -> torch.nn.Modu
     """Saves one case's folder: config.json, model.safetensors, reference.npz."""
     folder = out / case.name
     shutil.rmtree(folder, ignore_errors=True)
-    model = build_model(case)
+    tokenizer = make_bpe_tokenizer() if case.tokenizer == "bpe" else None
+    model = build_model(case, **({"vocab_size": len(tokenizer)} if tokenizer is not None else {}))
     model.save_pretrained(folder)
+    batches = make_batches(model.config, case.token_types, rng, case.lengths)
+    if tokenizer is not None:
+        tokenizer.save_pretrained(folder)
+        # Reloaded as a user's folder would be, offline: what the test suite loads too.
+        reloaded = transformers.AutoTokenizer.from_pretrained(folder)
+        encoded = reloaded(list(TOKENIZER_SENTENCES), padding="longest", return_tensors="np")
+        batches["tokenized"] = {key: encoded[key].astype(np.int64) for key in ("input_ids", "attention_mask")}
     arrays = {}
-    for name, batch in make_batches(model.config, case.token_types, rng).items():
+    for name, batch in batches.items():
         for key, value in {**batch, **run_model(model, batch)}.items():
             arrays[f"{name}_{key}"] = value
     np.savez_compressed(folder / "reference.npz", **arrays)
@@ -284,7 +371,7 @@ def tensor_table(folder: Path) -> list[str]:
     with safetensors.safe_open(folder / "model.safetensors", framework="np") as handle:
         for key in handle.keys():
             tensor = handle.get_slice(key)
-            generic = ".".join("{i}" if part.isdigit() and index > 0 and key.split(".")[index - 1] == "layer"
+            generic = ".".join("{i}" if part.isdigit() and index > 0 and key.split(".")[index - 1] in ("layer", "layers")
                                else part for index, part in enumerate(key.split(".")))
             lines.setdefault(generic, f"{generic} {list(tensor.get_shape())} {tensor.get_dtype()}")
     return [lines[key] for key in sorted(lines)]
@@ -320,8 +407,8 @@ config's pad_token_id), `long` (close to max_position_embeddings) and
 [batch, length, hidden], `B_hidden_states` [layers + 1, batch, length,
 hidden] (embedding output first) and `B_pooler_output` (cases with a
 pooler: bert, roberta, xlm-roberta). All
-cases: 2 layers, hidden 32, 2 heads, FFN 64, eval mode, eager attention,
-float32. Weights are drawn wider than the default init (matrices std 0.2,
+cases but ModernBERT's: 2 layers, hidden 32, 2 heads, FFN 64; all: eval
+mode, eager attention, float32. Weights are drawn wider than the default init (matrices std 0.2,
 LayerNorm scales 1 + N(0, 0.1), biases N(0, 0.1)) so attention is far from
 uniform and no tensor is a no-op.
 
@@ -357,6 +444,20 @@ Family notes from the transformers v5 source (modeling_<family>.py):
   relative positions when position_buckets > 0 (max_position =
   max_relative_positions, or max_position_embeddings when that is < 1);
   the relative position code is unchanged from 4.57's PyTorch class.
+- ModernBERT: pre-LN blocks (layer 0 has no attn_norm: Identity), no
+  position or type embeddings but rotary embeddings on queries and keys,
+  with `rope_parameters[layer_type]["rope_theta"]` (4.x configs:
+  `global_rope_theta` / `local_rope_theta`) per kind of layer; `layer_types`
+  (4.x configs: `global_attn_every_n_layers`) says which layers attend
+  globally; the others see |q - k| <= local_attention // 2. Attention
+  (`Wqkv` fused, [3 x hidden, hidden]), GeGLU MLP (`Wi` gives input and
+  gate halves, act(input) * gate), `final_norm` after the last block;
+  `hidden_states[-1]` is after final_norm (equal to last_hidden_state).
+  Biases only with norm_bias / attention_bias / mlp_bias (all False by
+  default). Its cases: 4 layers, hidden 32, 2 heads, intermediate 48, rows
+  up to 60 tokens (padded [40, 23, 9, 5], long [60, 53], single [11]),
+  and for `modernbert` a `tokenized` batch: 3 sentences through its
+  tokenizer.json, padded to the longest.
 
 | case | what | files | size |
 |---|---|---|---|
@@ -416,7 +517,8 @@ def main() -> None:
     write_readme(args.out, CASES, minilm)
     for path in sorted(args.out.iterdir()):
         size = folder_size(path) if path.is_dir() else path.stat().st_size
-        print(f"{path.relative_to(REPO)}  {size // 1024} KB")
+        shown = path.relative_to(REPO) if path.is_relative_to(REPO) else path
+        print(f"{shown}  {size // 1024} KB")
 
 
 if __name__ == "__main__":

@@ -109,6 +109,31 @@ def _train_unigram(directory: Path, specials: list[str], template: tuple[str, st
     return path
 
 
+def _train_neox_bpe(directory: Path) -> Path:
+    """A byte-level BPE tokenizer.json in ModernBERT's form (GPT-NeoX style, `[CLS] $A [SEP]`).
+
+    Specials first in ModernBERT's order ([UNK] [CLS] [SEP] [PAD] [MASK]),
+    then the 256 byte symbols and merges trained on the corpus (byte-level BPE
+    training gave the same files on every run, as `_train_byte_bpe`).
+    """
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+
+    specials = ["[UNK]", "[CLS]", "[SEP]", "[PAD]", "[MASK]"]
+    backend = Tokenizer(models.BPE(unk_token="[UNK]"))
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    backend.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=400, min_frequency=1, special_tokens=specials,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    backend.train_from_iterator(_CORPUS * 5, trainer=trainer)
+    backend.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]",
+        special_tokens=[("[CLS]", 1), ("[SEP]", 2)],
+    )
+    path = directory / "neox_bpe.json"
+    backend.save(str(path))
+    return path
+
+
 def pytest_addoption(parser):
     parser.addoption(
         "--seed", type=int, default=None,
@@ -212,6 +237,21 @@ def make_tiny_backbone(directory: Path, family: str, seed: int = 0, max_position
             bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
             max_position_embeddings=66,
         )
+    elif family == "modernbert":
+        tokenizer_file = _train_neox_bpe(directory)
+        tokenizer = transformers.PreTrainedTokenizerFast(
+            tokenizer_file=str(tokenizer_file), unk_token="[UNK]", cls_token="[CLS]", sep_token="[SEP]",
+            pad_token="[PAD]", mask_token="[MASK]",
+        )
+        # 3 layers, global every 2nd (full, sliding, full), a window of 4 (2 each side)
+        # so that the tests' sentences are longer than it.
+        config = transformers.ModernBertConfig(
+            vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=3, num_attention_heads=2,
+            intermediate_size=48, global_attn_every_n_layers=2, local_attention=4,
+            pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.cls_token_id,
+            eos_token_id=tokenizer.sep_token_id, cls_token_id=tokenizer.cls_token_id,
+            sep_token_id=tokenizer.sep_token_id, **common,
+        )
     else:
         raise ValueError(family)
     tokenizer.model_max_length = config.max_position_embeddings
@@ -219,10 +259,11 @@ def make_tiny_backbone(directory: Path, family: str, seed: int = 0, max_position
     config_dict = {**config.to_dict(), "model_type": config.model_type}
     save_checkpoint(build_encoder(config_dict, seed=seed), config_dict, directory)
     (directory / "unigram.json").unlink(missing_ok=True)  # tokenizer.json holds it now
+    (directory / "neox_bpe.json").unlink(missing_ok=True)
     return directory
 
 
-ALL_FAMILIES = ("bert", "distilbert", "roberta", "electra", "deberta-v2", "xlm-roberta")
+ALL_FAMILIES = ("bert", "distilbert", "roberta", "electra", "deberta-v2", "xlm-roberta", "modernbert")
 
 
 @pytest.fixture(scope="session")
@@ -246,6 +287,12 @@ def all_tiny_backbones(tiny_backbones, tmp_path_factory, test_seed) -> dict[str,
     extra = {family: make_tiny_backbone(root / family, family, test_seed) for family in ALL_FAMILIES
              if family not in tiny_backbones}
     return {family: {**tiny_backbones, **extra}[family] for family in ALL_FAMILIES}
+
+
+@pytest.fixture(scope="session")
+def tiny_modernbert(tmp_path_factory, test_seed) -> Path:
+    """A 3-layer ModernBERT (full, sliding, full; window 4) with its BPE tokenizer."""
+    return make_tiny_backbone(tmp_path_factory.mktemp("modernbert") / "modernbert", "modernbert", test_seed)
 
 
 @pytest.fixture(scope="session")

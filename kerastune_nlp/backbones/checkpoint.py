@@ -19,7 +19,12 @@ from pathlib import Path
 
 from kerastune_nlp.backbones.checkpoint_files import TensorSource
 from kerastune_nlp.backbones.registry import COMMON_HEAD_PREFIXES, EncoderFamily
-from kerastune_nlp.backbones.tensor_layouts import pytorch_shape, to_keras, to_pytorch
+from kerastune_nlp.backbones.tensor_layouts import (
+    pytorch_shape,
+    pytorch_tensors,
+    split_layout,
+    to_keras,
+)
 from kerastune_nlp.errors import BackboneError
 
 logger = logging.getLogger("kerastune_nlp.backbones")
@@ -75,7 +80,8 @@ def _plural(count: int, word: str) -> str:
 def check_weight_map(encoder, entries) -> None:
     """Raises if a family's weight map misses or repeats an encoder variable (a bug)."""
     mapped = [id(variable) for variable, _, _ in entries]
-    names = [name for _, name, _ in entries]
+    # A name appears once, or once per chunk of a chunked layout ("linear@1/3").
+    names = [(name, split_layout(layout)[1]) for _, name, layout in entries]
     unmapped = [v.name for v in encoder.weights if id(v) not in set(mapped)]
     if unmapped or len(set(mapped)) != len(mapped) or len(set(names)) != len(names):
         raise BackboneError(
@@ -106,16 +112,21 @@ def load_weights(
             for pattern, replacement in family.tf_renames:
                 stripped = re.sub(pattern, replacement, stripped)
         available.setdefault(stripped, name)
-    missing, wrong, plan = [], [], []
+    missing, wrong, plan, used = [], [], [], set()
     for variable, name, layout in entries:
         if name not in available:
-            missing.append(name)
+            if name not in missing:
+                missing.append(name)
             continue
         expected = pytorch_shape(variable.shape, layout)
         found = tuple(source.shape(available[name]))
-        if found != expected:
+        if found != expected and name not in used:
             wrong.append(f"{name}: file {_dims(found)} vs encoder {_dims(expected)}")
-        plan.append((variable, available.pop(name), layout))
+        plan.append((variable, available[name], layout))
+        used.add(name)
+    # Chunks of one tensor (ModernBERT's Wqkv) all read it: drop it only after the loop.
+    for name in used:
+        del available[name]
     ignored = sorted(n for n in available.values() if n.endswith(_BUFFER_SUFFIXES))
     heads_prefixes = COMMON_HEAD_PREFIXES + tuple(family.head_prefixes)
     heads = sorted(
@@ -197,7 +208,7 @@ def save_checkpoint(encoder, config, directory) -> Path:
     ensure_built(encoder)
     entries = family.weight_map(encoder)
     check_weight_map(encoder, entries)
-    tensors = {name: to_pytorch(variable.numpy(), layout) for variable, name, layout in entries}
+    tensors = pytorch_tensors(entries)
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     weights, partial = directory / "model.safetensors", directory / "model.safetensors.partial"

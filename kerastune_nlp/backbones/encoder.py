@@ -40,7 +40,7 @@ def build_encoder(config, *, seed=None, name=None, use_pooler=False, num_layers=
         seed: int or None. Seeds every initializer: the same seed gives
             bit-identical weights on every run. Defaults to None (random).
         name: str or None. Layer name (the variables' top scope). Defaults to
-            the family's base prefix ("bert").
+            the family's base prefix ("bert"; "modernbert" for ModernBERT).
         use_pooler: bool. Also build the [CLS] pooler. Defaults to False.
         num_layers: int or None. Keep only the first this many blocks. Defaults to None (all).
         dtype: dtype policy or None. Defaults to the global policy.
@@ -55,9 +55,8 @@ def build_encoder(config, *, seed=None, name=None, use_pooler=False, num_layers=
     if num_layers is not None:
         config = config.with_num_layers(num_layers)
     family = get_family(config.model_type)
-    kwargs = dict(
-        family.encoder_kwargs(config), seed=seed, name=name or family.base_model_prefix, dtype=dtype
-    )
+    name = name or family.layer_name or family.base_model_prefix
+    kwargs = dict(family.encoder_kwargs(config), seed=seed, name=name, dtype=dtype)
     if use_pooler:
         kwargs["use_pooler"] = True
     return ensure_built(family.encoder_class(**kwargs))

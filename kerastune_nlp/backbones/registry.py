@@ -34,12 +34,15 @@ _FAMILY_MODULES = {
     "xlm-roberta": "kerastune_nlp.backbones.roberta",
     "electra": "kerastune_nlp.backbones.electra",
     "deberta-v2": "kerastune_nlp.backbones.deberta_v2",
+    "modernbert": "kerastune_nlp.backbones.modernbert",
 }
 
 # How a PyTorch tensor maps onto a Keras variable:
 #   "copy":   same layout (biases, LayerNorm, embedding tables);
 #   "linear": nn.Linear weight [out, in] <-> Dense kernel [in, out] (transpose);
 #   "conv1d": nn.Conv1d weight [out, in, k] <-> Conv1D kernel [k, in, out].
+# Any of them may end in "@<i>/<n>": the variable is row block i of n equal
+# blocks of the tensor (ModernBERT's fused Wqkv as three Dense layers).
 LAYOUTS = ("copy", "linear", "conv1d")
 
 # Tensors of task / pre-training heads that checkpoints saved from task models
@@ -88,6 +91,10 @@ class EncoderFamily:
             generic TF -> PyTorch conversion, where the 4.x TF class named a
             tensor differently from PyTorch (DeBERTa-v2's `pos_proj` ->
             `pos_key_proj`). Defaults to ().
+        layer_name: str or None. Default name of the encoder layer (its
+            variables' top scope) when it should differ from
+            `base_model_prefix` (ModernBERT's prefix is the generic "model").
+            Defaults to None (`base_model_prefix`).
     """
 
     model_types: tuple
@@ -98,6 +105,7 @@ class EncoderFamily:
     base_model_prefix: str
     head_prefixes: tuple = ()
     tf_renames: tuple = ()
+    layer_name: str | None = None
 
     @property
     def model_type(self) -> str:

@@ -14,17 +14,37 @@ from __future__ import annotations
 from kerastune_nlp._tf import keras
 
 
-def dense_weights(dense, name: str) -> list:
-    """`(variable, name, layout)` of a Dense layer as an nn.Linear called `name`."""
-    return [(dense.kernel, f"{name}.weight", "linear"), (dense.bias, f"{name}.bias", "copy")]
+def dense_weights(dense, name: str, chunk=None) -> list:
+    """`(variable, name, layout)` of a Dense layer as an nn.Linear called `name`.
+
+    Args:
+        dense: Dense. A layer without a bias (`use_bias=False`) maps only its kernel.
+        name: str. The nn.Linear's name.
+        chunk: (index, count) or None. The Dense is row block `index` of
+            `count` equal blocks of the nn.Linear (ModernBERT's fused Wqkv).
+            Defaults to None (the whole layer).
+    """
+    suffix = "" if chunk is None else f"@{chunk[0]}/{chunk[1]}"
+    entries = [(dense.kernel, f"{name}.weight", "linear" + suffix)]
+    if dense.bias is not None:
+        entries.append((dense.bias, f"{name}.bias", "copy" + suffix))
+    return entries
 
 
 def norm_weights(norm, name: str) -> list:
-    """`(variable, name, layout)` of a LayerNormalization as an nn.LayerNorm called `name`."""
-    return [(norm.gamma, f"{name}.weight", "copy"), (norm.beta, f"{name}.bias", "copy")]
+    """`(variable, name, layout)` of a LayerNormalization as an nn.LayerNorm called `name`.
+
+    A LayerNormalization without beta (`center=False`) is nn.LayerNorm(bias=False).
+    """
+    entries = [(norm.gamma, f"{name}.weight", "copy")]
+    if norm.beta is not None:
+        entries.append((norm.beta, f"{name}.bias", "copy"))
+    return entries
 
 
-def embedding_weights(embeddings, prefix: str = "embeddings", projection=None) -> list:
+def embedding_weights(
+    embeddings, prefix: str = "embeddings", projection=None, layer_norm_name: str = "LayerNorm"
+) -> list:
     """Word, position and token-type tables (those present), `projection`, then the LayerNorm.
 
     Args:
@@ -47,7 +67,7 @@ def embedding_weights(embeddings, prefix: str = "embeddings", projection=None) -
     ]
     if projection is not None:
         entries.append((projection.kernel, f"{prefix}.{projection.name}.weight", "linear"))
-    return entries + norm_weights(embeddings.layer_norm, f"{prefix}.LayerNorm")
+    return entries + norm_weights(embeddings.layer_norm, f"{prefix}.{layer_norm_name}")
 
 
 def block_weights(block, prefix: str, names: dict) -> list:

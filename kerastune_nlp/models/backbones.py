@@ -287,9 +287,26 @@ def load_tokenizer(directory, vocab_size: int | None = None):
         )
     if getattr(tokenizer, "add_prefix_space", None) is False:
         tokenizer = AutoTokenizer.from_pretrained(directory, use_fast=True, add_prefix_space=True)
+        _prefix_space_in_backend(tokenizer)
     if vocab_size is not None:
         check_tokenizer_fits(tokenizer, vocab_size, directory)
     return tokenizer
+
+
+def _prefix_space_in_backend(tokenizer) -> None:
+    """Applies `add_prefix_space=True` to a ByteLevel pre-tokenizer the tokenizer class left alone.
+
+    transformers 5's generic `TokenizersBackend` (ModernBERT's tokenizer.json,
+    GPT-NeoX style) records the flag but keeps the pre-tokenizer's own
+    `add_prefix_space=false`, so pre-split words would be tokenized as if
+    each began a text ("Obama" -> "Ob"..., not "ĠObama" as mid-sentence).
+    RoBERTa's class applies the flag itself; then this does nothing.
+    """
+    from tokenizers import pre_tokenizers
+
+    pre_tokenizer = tokenizer.backend_tokenizer.pre_tokenizer
+    if isinstance(pre_tokenizer, pre_tokenizers.ByteLevel) and not pre_tokenizer.add_prefix_space:
+        pre_tokenizer.add_prefix_space = True  # in place: the backend holds this object
 
 
 def _auto_tokenizer():

@@ -154,6 +154,14 @@ def encoder_layers(backbone) -> list:
 
 def _keep_only_biases(backbone, adaptation: Adaptation) -> None:
     """BitFit (Ben Zaken et al., 2022): every bias (and LayerNorm shift) trains, nothing else."""
+    if not any(families.is_bias(variable.name) for variable in backbone.trainable_weights):
+        # ModernBERT as released (norm_bias, attention_bias, mlp_bias all false): BitFit
+        # would freeze the whole backbone and train only the head.
+        raise ConfigError(
+            f"BitFit trains the backbone's biases, but this {getattr(backbone, 'model_type', '')} "
+            "backbone has none (its config turns every bias off). Received: `peft`='bitfit'. Use "
+            "`peft`='lora' or full fine-tuning (`peft`='none')."
+        )
     for layer in backbone._flatten_layers(include_self=False):
         for variable in list(layer._trainable_weights):
             if not families.is_bias(variable.name):

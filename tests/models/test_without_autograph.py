@@ -28,7 +28,7 @@ def _logits_and_gradient_norms(backbone, tokenizer):
     return logits.numpy(), norms.numpy()
 
 
-@pytest.mark.parametrize("family", ["bert", "distilbert", "roberta", "electra", "deberta-v2", "xlm-roberta"])
+@pytest.mark.parametrize("family", ["bert", "distilbert", "roberta", "electra", "deberta-v2", "xlm-roberta", "modernbert"])
 def test_backbone_without_autograph_computes_what_autograph_did(all_tiny_backbones, family):
     from kerastune_nlp.backbones.encoder import load_encoder
 
