@@ -128,3 +128,28 @@ def test_fit_verbosity_auto_follows_the_terminal(monkeypatch):
     assert noise.fit_verbosity("auto") == 2 and noise.fit_verbosity(1) == 1 and noise.fit_verbosity(0) == 0
     monkeypatch.setattr(sys, "stdout", Stream(True))
     assert noise.fit_verbosity("auto") == 1
+
+
+def test_optional_libraries_load_on_first_use_and_still_work():
+    """pandas, scipy and dill are not imported with TensorFlow, yet tf_keras still finds them when used."""
+    code = """
+import sys
+import kerastune_nlp._tf as ktf
+deferred = {"pandas", "scipy", "dill"}
+print("loaded:", sorted(deferred & set(sys.modules)))
+print("unknown:", sorted(set(ktf.deferred_attempts) - set(ktf._DEFERRED)))
+from tf_keras.src.engine import data_adapter, training_v1
+import pandas as pd
+import scipy.sparse
+assert data_adapter._is_pandas_series(pd.Series([1.0]))
+assert pd.DataFrame in data_adapter._get_tensor_types()
+assert training_v1.issparse(scipy.sparse.csr_matrix([[1.0]]))
+print("ok")
+"""
+    completed = subprocess.run([sys.executable, "-c", code], env=_env(), capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    tf_version = subprocess.run([sys.executable, "-c", "from kerastune_nlp._tf import _tensorflow_version as v; "
+                                 "print(v())"], env=_env(), capture_output=True, text=True).stdout.strip()
+    if not tf_version.startswith("2.21."):
+        pytest.skip(f"deferral is verified for TensorFlow 2.21 only (installed: {tf_version})")
+    assert "loaded: []" in completed.stdout and "unknown: []" in completed.stdout and "ok" in completed.stdout
