@@ -153,3 +153,25 @@ print("ok")
     if not tf_version.startswith("2.21."):
         pytest.skip(f"deferral is verified for TensorFlow 2.21 only (installed: {tf_version})")
     assert "loaded: []" in completed.stdout and "unknown: []" in completed.stdout and "ok" in completed.stdout
+
+
+def test_python_m_predict_answers_and_exits_with_its_code(tiny_run, tmp_path):
+    """`python -m kerastune_nlp predict` as a program (it skips the interpreter's teardown): same answers."""
+    import kerastune_nlp as kt
+
+    run = tiny_run("ner")
+    completed = subprocess.run([sys.executable, "-m", "kerastune_nlp", "predict", str(run), "Barack Obama visited Paris",
+                                "Who wrote Hamlet ?"], env=_env(), capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert completed.stderr == ""
+    lines = [json.loads(line) for line in completed.stdout.splitlines()]
+    expected = kt.Predictor.load(run).predict_json(["Barack Obama visited Paris", "Who wrote Hamlet ?"])
+    assert [{k: v for k, v in line.items() if k not in ("line", "text")} for line in lines] == \
+        json.loads(json.dumps(expected))
+    output = tmp_path / "answers.jsonl"
+    completed = subprocess.run([sys.executable, "-m", "kerastune_nlp", "predict", str(run), "Paris",
+                                "--output", str(output)], env=_env(), capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0 and json.loads(output.read_text())["text"] == "Paris"
+    completed = subprocess.run([sys.executable, "-m", "kerastune_nlp", "predict", str(tmp_path / "missing"), "x"],
+                               env=_env(), capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 2 and "does not exist" in completed.stderr
