@@ -62,7 +62,7 @@ def _lazy_issparse(value) -> bool:
 
 
 class _Deferrer(importlib.abc.MetaPathFinder):
-    """Refuses the deferred top-level modules (ImportError, as if not installed) and records who asked."""
+    """Refuses the deferred top-level modules (ModuleNotFoundError, as if not installed); records who asked."""
 
     def __init__(self, names):
         self.names = frozenset(names)
@@ -77,7 +77,7 @@ class _Deferrer(importlib.abc.MetaPathFinder):
             frame = frame.f_back
         importer = frame.f_globals.get("__name__", "?") if frame is not None else "?"
         deferred_attempts.append((top, importer))
-        raise ImportError(f"{name} is imported on first use (kerastune_nlp._tf)", name=name)
+        raise ModuleNotFoundError(f"{name} is imported on first use (kerastune_nlp._tf)", name=name)
 
 
 def _tensorflow_version() -> str | None:
