@@ -33,8 +33,10 @@ import tempfile
 VERBOSE_VARIABLE = "KERASTUNE_NLP_VERBOSE"
 
 # Lines TensorFlow's C++ runtime writes to stderr at start-up on a CPU-only
-# machine: absl-formatted (I0000/W0000/E0000 ...) plus absl's own preamble.
-NATIVE_NOISE = re.compile(rb"^(?:[IWEF]\d{4} [\d:.]+\s+\d+ \S+:\d+\]|WARNING: All log messages before "
+# machine: absl-formatted info, warning and error lines (I0000/W0000/E0000 ...;
+# "failed call to cuInit" is an error line) plus absl's own preamble. Fatal
+# lines (F0000 ...) are never hidden: they explain a crash.
+NATIVE_NOISE = re.compile(rb"^(?:[IWE]\d{4} [\d:.]+\s+\d+ \S+:\d+\]|WARNING: All log messages before "
                           rb"absl::InitializeLog)")
 # What TensorFlow prints after such a line without a prefix of its own (the
 # cpu_feature_guard note's second line).
@@ -90,7 +92,9 @@ def native_startup_hidden():
     Everything written to descriptor 2 inside the block goes to a temporary
     file; on leaving (also on an error) the lines that are not TensorFlow's
     native log lines are written to the real stderr, in order. Nothing is
-    hidden in verbose mode, or when descriptor 2 cannot be redirected.
+    hidden in verbose mode, or when descriptor 2 cannot be redirected. A
+    process killed inside the block (a native abort while TensorFlow loads)
+    loses what was caught: rerun with `KERASTUNE_NLP_VERBOSE=1` to see it.
     """
     if not hides_native_startup():
         yield

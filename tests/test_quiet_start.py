@@ -111,9 +111,11 @@ def test_native_lines_are_dropped_and_everything_else_kept_in_order():
             b"appropriate compiler flags.\n"
             b"E0000 00:00:1796271416.112645    7672 cuda_platform.cc:52] failed call to cuInit: (303)\n"
             b"Traceback (most recent call last):\n"
+            b"F0000 00:00:1796271416.112645    7672 op_kernel.cc:1] Check failed: a fatal line explains a crash\n"
             b"no newline at the end")
     assert noise.without_native_noise(data) == (b"a line of the user\nTraceback (most recent call last):\n"
-                                                b"no newline at the end")
+                                                b"F0000 00:00:1796271416.112645    7672 op_kernel.cc:1] Check "
+                                                b"failed: a fatal line explains a crash\nno newline at the end")
 
 
 def test_fit_verbosity_auto_follows_the_terminal(monkeypatch):
