@@ -162,12 +162,13 @@ def test_python_m_predict_answers_and_exits_with_its_code(tiny_run, tmp_path):
     import kerastune_nlp as kt
 
     run = tiny_run("ner")
-    completed = subprocess.run([sys.executable, "-m", "kerastune_nlp", "predict", str(run), "Barack Obama visited Paris",
-                                "Who wrote Hamlet ?"], env=_env(), capture_output=True, text=True, timeout=300)
+    texts = ["Barack Obama visited Paris", "Who wrote Hamlet ?"]
+    completed = subprocess.run([sys.executable, "-m", "kerastune_nlp", "predict", str(run), *texts],
+                               env=_env(), capture_output=True, text=True, timeout=300)
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert completed.stderr == ""
     lines = [json.loads(line) for line in completed.stdout.splitlines()]
-    expected = kt.Predictor.load(run).predict_json(["Barack Obama visited Paris", "Who wrote Hamlet ?"])
+    expected = kt.Predictor.load(run).predict_json(texts)
     assert [{k: v for k, v in line.items() if k not in ("line", "text")} for line in lines] == \
         json.loads(json.dumps(expected))
     output = tmp_path / "answers.jsonl"
