@@ -28,7 +28,6 @@ import contextlib
 import os
 import re
 import sys
-import tempfile
 
 VERBOSE_VARIABLE = "KERASTUNE_NLP_VERBOSE"
 
@@ -99,6 +98,8 @@ def native_startup_hidden():
     if not hides_native_startup():
         yield
         return
+    import tempfile  # here: `import kerastune_nlp` stays cheap
+
     try:
         sys.stderr.flush()
         saved = os.dup(2)
