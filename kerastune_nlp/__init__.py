@@ -16,6 +16,12 @@ import os
 # TensorFlow is first imported (see _tf.py).
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
+from kerastune_nlp import noise  # noqa: E402
+
+# Quiet by default: TensorFlow's native start-up lines and transformers' advice
+# stay hidden unless KERASTUNE_NLP_VERBOSE=1 (see noise.py); set before either loads.
+noise.configure()
+
 from kerastune_nlp import errors  # noqa: E402
 from kerastune_nlp.config import (  # noqa: E402
     ClassificationConfig,

@@ -214,10 +214,18 @@ def _dispatch(args) -> int:
     return 0
 
 
+# Commands that have written and closed every output when they return; run as a
+# program (not `main([...])` from Python), they skip the interpreter's teardown.
+FAST_EXIT_COMMANDS = ("predict", "evaluate")
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     console.configure(args.verbose)
-    return _dispatch(args)
+    code = _dispatch(args)
+    if argv is None and args.command in FAST_EXIT_COMMANDS:
+        console.exit_now(code)
+    return code
 
 
 def train_main(argv=None, *, task: str, description: str) -> int:

@@ -91,7 +91,7 @@ def student_train_config(teacher: cfg.TrainConfig, overrides: dict | None = None
 def distill(teacher_run, output_dir, *, config: DistillConfig | None = None,
             train_overrides: dict | None = None, train: Sequence | None = None, dev: Sequence | None = None,
             test: Sequence | None = None, data_config: cfg.DataConfig | None = None, strategy=None,
-            overwrite: bool = False, callbacks: Sequence = (), verbose: int = 1):
+            overwrite: bool = False, callbacks: Sequence = (), verbose: int | str = "auto"):
     """Distils a fine-tuned run into a smaller student; writes the student's run directory.
 
     Args:
@@ -108,7 +108,8 @@ def distill(teacher_run, output_dir, *, config: DistillConfig | None = None,
         strategy: a `tf.distribute.Strategy` or None (TrainConfig.strategy).
         overwrite: bool. Replace an existing RUN directory. Defaults to False.
         callbacks: more Keras callbacks.
-        verbose: int. Keras `fit` verbosity.
+        verbose: int or "auto". Keras `fit` verbosity; "auto" (the default) is a
+            progress bar on a terminal, a line per epoch otherwise.
 
     Returns:
         A `RunResult`; `metrics["distillation"]` compares teacher and student.

@@ -110,7 +110,7 @@ def evaluate(trainer, dataset, batches: int) -> dict:
 
 
 def train(trainer, optimizer, train_dataset_for, *, staging: Path, epochs: int, steps: int, config,
-          callbacks=(), verbose: int = 1) -> dict:
+          callbacks=(), verbose: int | str = "auto") -> dict:
     """Trains `epochs` epochs of `steps` steps, resuming from the staging folder's backup if there is one.
 
     Args:
@@ -121,12 +121,15 @@ def train(trainer, optimizer, train_dataset_for, *, staging: Path, epochs: int, 
         epochs, steps: int. Epochs, and steps per epoch.
         config: PretrainConfig. For the backup intervals.
         callbacks: extra Keras callbacks, called after the backup.
-        verbose: int. Keras verbosity.
+        verbose: int or "auto". Keras verbosity (see `noise.fit_verbosity`).
 
     Returns:
         `{"history": [...], "resumed_from": {"epoch", "step"} or None, "train_seconds": s,
         "steps_trained": n (in this process), "optimizer_steps": n (in all, a resumed run's included)}`.
     """
+    from kerastune_nlp import noise
+
+    verbose = noise.fit_verbosity(verbose)
     optimizer.build(trainer.trainable_variables)
     progress = tf.Variable([0, 0], dtype=tf.int64, trainable=False, name="progress")
     checkpoint = tf.train.Checkpoint(model=trainer, optimizer=optimizer, progress=progress)

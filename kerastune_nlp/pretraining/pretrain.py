@@ -58,7 +58,7 @@ class PreparedData:
 
 def continue_pretraining(corpus=None, *, output_dir, backbone: str = DEFAULT_BACKBONE,
                          config: PretrainConfig | None = None, dataset: str | None = None, eval_file=None,
-                         overwrite: bool = False, callbacks=(), verbose: int = 1) -> PretrainResult:
+                         overwrite: bool = False, callbacks=(), verbose: int | str = "auto") -> PretrainResult:
     """Continues masked-language-model pretraining of `backbone` on unlabelled in-domain text.
 
     Args:
@@ -78,7 +78,9 @@ def continue_pretraining(corpus=None, *, output_dir, backbone: str = DEFAULT_BAC
             `output_dir`, and discard a different command's staging folder.
             Defaults to False.
         callbacks: sequence of Keras callbacks added to each epoch's `fit`.
-        verbose: int. Keras verbosity (0 silent, 1 progress bar, 2 a line per epoch).
+        verbose: int or "auto". Keras verbosity (0 silent, 1 progress bar, 2 a
+            line per epoch). Defaults to "auto": a progress bar on a terminal,
+            a line per epoch when stdout is a file or a pipe.
 
     Returns:
         PretrainResult.

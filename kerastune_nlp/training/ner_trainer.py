@@ -12,7 +12,7 @@ def train_ner(train_sentences: Sequence, dev: Sequence, test: Sequence | None = 
               model_config: cfg.ModelConfig | None = None, data_config: cfg.DataConfig | None = None,
               ner_config: cfg.NERDataConfig | None = None, train_config: cfg.TrainConfig | None = None,
               overwrite: bool = False, extra_callbacks: Sequence = (), strategy=None,
-              verbose: int = 1) -> RunResult:
+              verbose: int | str = "auto") -> RunResult:
     """Fine-tunes a backbone for NER: `train(task="ner", ...)`.
 
     Example:

@@ -14,7 +14,7 @@ def train_text_classifier(train_examples: Sequence, dev: Sequence, test: Sequenc
                           model_config: cfg.ModelConfig | None = None,
                           data_config: cfg.DataConfig | None = None,
                           train_config: cfg.TrainConfig | None = None, task_config=None,
-                          overwrite: bool = False, strategy=None, verbose: int = 1) -> RunResult:
+                          overwrite: bool = False, strategy=None, verbose: int | str = "auto") -> RunResult:
     """Fine-tunes a backbone for classification, multilabel or regression: `train(task=..., ...)`.
 
     Args:

@@ -210,15 +210,20 @@ class Trainer:
     # -- stage 3 -----------------------------------------------------------------
 
     def fit(self, built: BuiltModel, prepared: PreparedData, layout: RunLayout | None = None,
-            callbacks: Sequence = (), verbose: int = 1, initial_epoch: int = 0) -> dict:
+            callbacks: Sequence = (), verbose: int | str = "auto", initial_epoch: int = 0) -> dict:
         """Trains; with a staging `layout`, also checkpoints, backs up and logs each epoch.
 
         `initial_epoch` continues a model whose earlier epochs were trained
         elsewhere (a Hyperband trial promoted from its parent's weights).
 
+        `verbose`: Keras `fit` verbosity (0, 1 progress bar, 2 a line per
+        epoch); "auto" (the default) is a progress bar on a terminal and a
+        line per epoch when stdout is a file or a pipe (`noise.fit_verbosity`).
+
         Returns:
             The Keras history of this call (`{key: [per-epoch values]}`).
         """
+        from kerastune_nlp import noise
         from kerastune_nlp.data.batching import make_train_dataset, train_steps
         from kerastune_nlp.training.callbacks import StopOnNonFiniteLoss, run_callbacks, with_epoch_costs
 
@@ -248,7 +253,7 @@ class Trainer:
         started = time.perf_counter()
         history = built.model.fit(
             dataset, validation_data=validation_data, epochs=config.epochs, initial_epoch=initial_epoch,
-            steps_per_epoch=train_steps(len(train.rows), config.batch_size), verbose=verbose,
+            steps_per_epoch=train_steps(len(train.rows), config.batch_size), verbose=noise.fit_verbosity(verbose),
             callbacks=[*ours, *callbacks],
             **task.fit_options(train),
         )
@@ -349,7 +354,7 @@ def gather_splits(task: Task, train, dev, test, data_config: cfg.DataConfig, see
 def train(task="ner", train: Sequence | None = None, dev: Sequence | None = None, test: Sequence | None = None,
           *, output_dir, data_config: cfg.DataConfig | None = None, model_config: cfg.ModelConfig | None = None,
           train_config: cfg.TrainConfig | None = None, task_config=None, strategy=None,
-          overwrite: bool = False, callbacks: Sequence = (), verbose: int = 1) -> RunResult:
+          overwrite: bool = False, callbacks: Sequence = (), verbose: int | str = "auto") -> RunResult:
     """Fine-tunes a backbone for `task` and writes a run directory: the main entry point.
 
     Without `train`, the splits are read as `data_config` says (its files, a
@@ -368,7 +373,10 @@ def train(task="ner", train: Sequence | None = None, dev: Sequence | None = None
         overwrite: bool. Replace an existing RUN directory (never anything
             else). Defaults to False.
         callbacks: more Keras callbacks, run after the built-in ones.
-        verbose: int. Keras `fit` verbosity (0, 1 progress bar, 2 a line per epoch).
+        verbose: int or "auto". Keras `fit` verbosity: 0 silent, 1 a progress
+            bar, 2 a line per epoch. Defaults to "auto": a progress bar on a
+            terminal, a line per epoch when stdout is a file or a pipe (a
+            `\\r` progress bar there is one very long line).
 
     Example:
     >>> import kerastune_nlp as kt
