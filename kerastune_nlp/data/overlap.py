@@ -55,9 +55,18 @@ def split_overlaps(splits: dict[str, Sequence], key: Callable[[object], Hashable
                     f"{earlier} (first: {_where(repeated[0])}): the {later} scores partly measure memory. "
                     f"Remove the repeats from {later}, or split the data by document."
                 )
-    for message in messages:
-        logger.warning(message)
+    # The same splits are checked at each entry point a run passes (the CLI, train(),
+    # Trainer.prepare): say it once per set of examples, not once per check.
+    identity = tuple((name, len(splits[name]), id(splits[name][0]), id(splits[name][-1])) for name in names)
+    global _last_warned
+    if messages and _last_warned != (identity, messages):
+        for message in messages:
+            logger.warning(message)
+    _last_warned = (identity, messages)
     return messages
+
+
+_last_warned: tuple | None = None
 
 
 def _positions(examples: Sequence) -> set[tuple[str, int]]:

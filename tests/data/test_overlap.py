@@ -59,3 +59,17 @@ def test_the_ner_task_warns_when_it_checks_the_splits(caplog):
     with caplog.at_level(logging.WARNING, logger="kerastune_nlp.data"):
         task.check_splits({"train": train, "dev": list(train), "test": []})
     assert "The train and dev splits hold the same 20 example(s)" in caplog.text
+
+
+def test_the_same_splits_checked_again_warn_once(caplog):
+    # The CLI, train() and Trainer.prepare each check a run's splits: one warning, not three.
+    train = _sentences("train.conll", 20)
+    with caplog.at_level(logging.WARNING, logger="kerastune_nlp.data"):
+        for _ in range(3):
+            split_overlaps({"train": list(train), "dev": list(train)}, _key)
+    assert caplog.text.count("The train and dev splits hold the same 20 example(s)") == 1
+    # Other examples (the data read again) warn again.
+    with caplog.at_level(logging.WARNING, logger="kerastune_nlp.data"):
+        again = _sentences("train.conll", 20)
+        split_overlaps({"train": again, "dev": list(again)}, _key)
+    assert caplog.text.count("The train and dev splits hold the same 20 example(s)") == 2
