@@ -53,7 +53,7 @@ def split_overlaps(splits: dict[str, Sequence], key: Callable[[object], Hashable
                 messages.append(
                     f"{len(repeated)} of {len(splits[later])} {later} examples ({share:.1%}) also occur in "
                     f"{earlier} (first: {_where(repeated[0])}): the {later} scores partly measure memory. "
-                    f"Remove the repeats from {later}, or split the data by document."
+                    + _repeat_fix(splits[earlier], repeated, later)
                 )
     # The same splits are checked at each entry point a run passes (the CLI, train(),
     # Trainer.prepare): say it once per set of examples, not once per check.
@@ -67,6 +67,18 @@ def split_overlaps(splits: dict[str, Sequence], key: Callable[[object], Hashable
 
 
 _last_warned: tuple | None = None
+
+
+def _repeat_fix(earlier: Sequence, repeated: Sequence, later: str) -> str:
+    """How to remove the repeats: when one file was cut into both splits, the file itself repeats them."""
+    sources = {getattr(example, "source", None) for example in repeated}
+    if len(sources) == 1 and None not in sources:
+        source = sources.pop()
+        if any(getattr(example, "source", None) == source for example in earlier):
+            # Cut from one file by --split (by document or sentence): no split rule removes a repeat.
+            return (f"{source} itself holds these inputs more than once and the split put copies on both "
+                    f"sides: deduplicate the file if the repeats are not meant, or pass a --{later} file.")
+    return f"Remove the repeats from {later}, or split the data by document."
 
 
 def _positions(examples: Sequence) -> set[tuple[str, int]]:

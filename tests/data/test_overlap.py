@@ -73,3 +73,22 @@ def test_the_same_splits_checked_again_warn_once(caplog):
         again = _sentences("train.conll", 20)
         split_overlaps({"train": again, "dev": list(again)}, _key)
     assert caplog.text.count("The train and dev splits hold the same 20 example(s)") == 2
+
+
+def test_repeats_inside_one_file_cut_into_both_splits_name_the_file():
+    # WikiGold split by document: short lines such as "1 ." occur in several articles.
+    rows = [Sentence((f"word{i}", "here"), ("O", "O"), "all.conll", 1 + 3 * i) for i in range(100)]
+    rows += [Sentence(("word0", "here"), ("O", "O"), "all.conll", 400 + 3 * i) for i in range(3)]
+    messages = split_overlaps({"train": rows[:80], "test": rows[80:]}, _key)
+    assert messages == [
+        "3 of 23 test examples (13.0%) also occur in train (first: all.conll, line 400): the test scores partly "
+        "measure memory. all.conll itself holds these inputs more than once and the split put copies on both "
+        "sides: deduplicate the file if the repeats are not meant, or pass a --test file."
+    ]
+
+
+def test_examples_of_ones_own_without_a_source_get_the_general_advice():
+    train = [("a b", "x")] * 2 + [(f"t{i}", "x") for i in range(20)]
+    test = [("a b", "y")] + [(f"u{i}", "y") for i in range(9)]
+    messages = split_overlaps({"train": train, "test": test}, lambda e: e[0])
+    assert messages and messages[0].endswith("Remove the repeats from test, or split the data by document.")
