@@ -20,7 +20,7 @@ from typing import Sequence
 #
 # Whitespace is what str.split() splits on. A word is a URL, an @mention /
 # #hashtag, letters/digits/marks with inner apostrophes, hyphens or dots
-# ("don't", "e-mail", "U.S", "हिन्दी"), or any other single non-space
+# ("don't", "e-mail", "3.5", "हिन्दी"), or any other single non-space
 # character: punctuation is a word of its own, as in CoNLL data.
 WHITESPACE_CLASS = r"\t\n\x0B\x0C\r\x1C-\x1F\x85\p{Z}"
 _NON_SPACE = f"[^{WHITESPACE_CLASS}]"
@@ -28,7 +28,10 @@ _WORD_CHAR = r"[\p{L}\p{N}\p{M}_]"
 # A URL runs to the next whitespace but does not end in punctuation ("see
 # https://x.org/a, then": the comma is a word).
 _URL_END = f"[^{WHITESPACE_CLASS}.,;:!?'\"()\\[\\]“”‘’«»<>]"
+# Abbreviations written as letter-dot pairs keep their dots ("U.S.", "e.g.",
+# "D.C."), as CoNLL data writes them.
 WORD_PATTERN = (f"(?:https?://|www\\.){_NON_SPACE}*{_URL_END}"
+                r"|(?:\p{L}\.){2,}"
                 f"|[@#]?{_WORD_CHAR}+(?:['’\\-.]{_WORD_CHAR}+)*"
                 f"|{_NON_SPACE}")
 WHITESPACE_PATTERN = f"[{WHITESPACE_CLASS}]+"

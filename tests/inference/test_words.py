@@ -15,8 +15,10 @@ def test_split_words_separates_punctuation_and_keeps_offsets_into_the_original()
     words = split_words(text)
     assert all(text[start:end] == word for word, start, end in words)
     assert [w for w, _, _ in words] == ["Barack", "Obama", ",", "visited", "São", "Paulo", "(", "Brazil", ")",
-                                        "—", "see", "https://x.org/a?b=1", "@nasa", "#AI", "don't", "U.S", ".",
+                                        "—", "see", "https://x.org/a?b=1", "@nasa", "#AI", "don't", "U.S.",
                                         "3.5"]
+    assert [w for w, _, _ in split_words("e.g. in Washington D.C. and the U.S.-based U.K.")] == [
+        "e.g.", "in", "Washington", "D.C.", "and", "the", "U.S.", "-", "based", "U.K."]
     # Whitespace is what str.split() splits on (no-break and ideographic spaces too); letters with
     # combining marks stay one word (Python's own \w would cut "हिन्दी" at its vowel signs).
     assert split_words("  a\u00a0b,c\u3000हिन्दी ") == [("a", 2, 3), ("b", 4, 5), (",", 5, 6), ("c", 6, 7),
