@@ -45,8 +45,11 @@ def _data_lines(manifest, metrics) -> list[str]:
     for split in ("train", "dev", "test"):
         path = getattr(data, split, None)
         count = counts.get(split)
+        if isinstance(count, dict):
+            count = count.get("examples")
         if path or count:
-            lines.append(f"- {split}: {f'`{Path(path).name}`' if path else 'bundled / split from train'}"
+            where = f"`{Path(path).name}`" if path else ("bundled" if bundled else "a seeded share of train")
+            lines.append(f"- {split}: {where}"
                          + (f", {count} examples" if count else ""))
     if getattr(data, "quick", False):
         lines.append("- `--quick`: a seeded subset of the data (a demonstration run, not a tuned model)")
@@ -108,8 +111,9 @@ def _notes(task, manifest, config, metrics) -> list[str]:
             "decoding over the BIO tags (no `I-X` after `O` or after another type). transformers "
             "(`pipeline(\"token-classification\")`, `argmax`) gives the per-token argmax instead, which can "
             "produce invalid tag sequences and slightly different entities and scores: PyTorch users get argmax "
-            "unless they add the constrained decoding (`kerastune_nlp.evaluation.iob_decoding.viterbi_decode` "
-            "over the first-sub-token logits reproduces ours).")
+            "unless they add the constrained decoding: "
+            "`kerastune_nlp.evaluation.iob_decoding.viterbi_decode(word_logits, labels)` over the logits of each "
+            "word's first sub-token (a `[words, labels]` array) reproduces ours.")
     if task.name == "multilabel":
         notes.append(f"**Threshold.** A label is predicted when its sigmoid is >= {block.get('threshold')} "
                      "(chosen on the dev split; also in config.json under `kerastune_nlp.threshold`), not 0.5.")
@@ -117,12 +121,15 @@ def _notes(task, manifest, config, metrics) -> list[str]:
         notes.append("**Outputs.** `logits[:, 0]` is the predicted value: the training targets were standardised "
                      f"(mean {block.get('target_mean')}, std {block.get('target_std')}) and that scaling is folded "
                      "into the head.")
-    notes.append(
-        f"**Head.** {block.get('head', '')}. kerastune_nlp's head is one Linear layer on the "
-        + ("last hidden state of each token" if task.name == "ner" else "first token's hidden state")
-        + "; transformers' head of this family is written with weights that compute exactly that, so the "
-        "logits equal the run's. Further fine-tuning in PyTorch works, but the hidden head layer starts from "
-        "these unusual (scaled, paired) weights rather than a pretrained pooler.")
+    state = "last hidden state of each token" if task.name == "ner" else "first token's hidden state"
+    if config.get("architectures", [""])[0].endswith("ForTokenClassification") and "pairs" not in block.get("head", ""):
+        notes.append(f"**Head.** One Linear layer on the {state}, as in kerastune_nlp: the same weights.")
+    else:
+        notes.append(
+            f"**Head.** kerastune_nlp's head is one Linear layer on the {state}. transformers' head of this "
+            f"family has a hidden layer; it is written with weights that compute exactly that Linear head: "
+            f"{block.get('head', '')}. The logits equal the run's. Further fine-tuning in PyTorch works, but that "
+            "hidden layer starts from these scaled, paired weights rather than a pretrained pooler.")
     if manifest.train.peft == "lora":
         notes.append("**LoRA.** The adapters were merged into the encoder's weights when the run was saved; "
                      "the checkpoint is a plain model.")
