@@ -205,3 +205,28 @@ def test_the_cli_lists_and_accepts_the_hf_format(runs, tmp_path, capsys):
                  "--no-timing", "--raw-strings", "skip"]) == 0
     assert "| hf |" in capsys.readouterr().out
     assert (tmp_path / "e" / "hf" / "model.safetensors").is_file()
+
+
+def test_a_lora_run_exports_merged_and_a_pruned_run_keeps_its_zeros(runs, tiny_bert, tmp_path):
+    import kerastune_nlp as kt
+    from safetensors.numpy import load_file
+
+    from kerastune_nlp.export import pruning
+
+    train, dev = harness.TASK_DATA["ner"]()
+    lora = kt.train("ner", train, dev, dev, output_dir=tmp_path / "lora", verbose=0,
+                    model_config=kt.ModelConfig(backbone=str(tiny_bert)), data_config=kt.DataConfig(max_length=32),
+                    train_config=kt.TrainConfig(epochs=1, batch_size=16, learning_rate=1e-3, peft="lora")).run_dir
+    pruned = pruning.prune_run(runs["ner"], tmp_path / "pruned", sparsity=0.5, train=train, dev=dev, test=dev,
+                               verbose=0)
+    pruned = getattr(pruned, "run_dir", tmp_path / "pruned")
+    for run, note in ((lora, "**LoRA.** The adapters were merged"), (pruned, "**Pruned.**")):
+        output = tmp_path / f"export-{Path(run).name}"
+        row = export_run(run, output, formats="hf", examples=dev, measure=False, raw_strings="skip").artifact("hf")
+        assert row.status == "published" and row.max_abs_logit_diff <= 1e-4, row
+        tensors = load_file(str(output / "hf" / "model.safetensors"))
+        assert not any("lora" in name for name in tensors)
+        assert set(tensors) == set(EXPECTED["families"]["bert"]["token"]["tensors"])
+        assert note in (output / "hf" / "README.md").read_text()
+    query = tensors["bert.encoder.layer.0.attention.self.query.weight"]
+    assert np.mean(query == 0) == pytest.approx(0.5, abs=0.01)  # the pruned run's zeros, as they are
