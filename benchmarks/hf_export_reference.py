@@ -57,7 +57,8 @@ def main(argv=None) -> int:
     for family, config in tiny_configs().items():
         config.num_labels = NUM_LABELS
         entry = {"config": {**config.to_dict(), "model_type": config.model_type}}
-        for head, auto in (("token", AutoModelForTokenClassification), ("sequence", AutoModelForSequenceClassification)):
+        heads = (("token", AutoModelForTokenClassification), ("sequence", AutoModelForSequenceClassification))
+        for head, auto in heads:
             model = auto.from_config(config)
             entry[head] = {"class": type(model).__name__,
                            "tensors": {name: list(t.shape) for name, t in model.state_dict().items()}}

@@ -62,7 +62,8 @@ def _score_lines(task, metrics) -> list[str]:
         scores = metrics.get(split)
         if scores:
             try:
-                lines.append(f"- {split}: {task.metric_name} {task.primary_metric(scores):.4f} ({task.headline(scores)})")
+                metric = task.primary_metric(scores)
+                lines.append(f"- {split}: {task.metric_name} {metric:.4f} ({task.headline(scores)})")
             except (KeyError, TypeError, ValueError):
                 lines.append(f"- {split}: {json.dumps(scores)[:300]}")
     return lines or ["- no scores recorded in metrics.json"]
