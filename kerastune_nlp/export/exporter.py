@@ -46,6 +46,7 @@ FORMATS = {
     "tflite-int8-full": "TFLite full-integer int8 (accuracy-gated; loses most of the signal on BERT here)",
     "onnx": "ONNX float32 (tf2onnx, verified with ONNX Runtime)",
     "onnx-int8": "ONNX Runtime dynamic int8, per channel",
+    "hf": "Hugging Face folder for transformers v5 (PyTorch): config, model.safetensors, tokenizer, model card",
 }
 DEFAULT_FORMATS = ("savedmodel", "tflite-float32", "tflite-float16", "tflite-int8", "onnx", "onnx-int8")
 EXPORT_MARKER = "kerastune_export.json"
@@ -261,6 +262,10 @@ def _export_run(run_dir, output_dir, formats, name, version, max_metric_drop, ov
             results.append(_export_onnx(context, module, output))
         elif fmt == "onnx-int8":
             results.append(_export_onnx_int8(context, output))
+        elif fmt == "hf":
+            from kerastune_nlp.export.hf_checkpoint import export_hf
+
+            results.append(export_hf(context, output, manifest, run_dir, overwrite))
     json_path, md_path = reporting.write_report(output, header, results)
     failed = [r for r in results if r.status == "failed"]
     if failed:
