@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import sys
 import threading
 
+from kerastune_nlp._noise import NATIVE_NOISE
+
 # Lines TensorFlow's C++ runtime writes to stderr at start-up on a CPU-only
 # machine ("Could not find cuda drivers", "failed call to cuInit ... (303)",
-# oneDNN notes): absl-formatted (I0000/W0000/E0000 ...) plus absl's own preamble.
-_NATIVE_NOISE = re.compile(rb"^(?:[IWEF]\d{4} [\d:.]+\s+\d+ \S+:\d+\]|WARNING: All log messages before "
-                           rb"absl::InitializeLog)")
+# oneDNN notes), and LiteRT's XNNPACK line: one pattern for the CLI and the library.
+_NATIVE_NOISE = NATIVE_NOISE
 _filter_started = False
 
 
