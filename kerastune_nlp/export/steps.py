@@ -4,11 +4,12 @@ Memory, measured on a MiniLM NER run (90 MB of weights, default formats):
 the process peaked at 7.5 GB, 5 GB of it inside tf2onnx's ONNX optimizer
 passes. tf2onnx deep-copies the whole graph (weights included) before each of
 its 12 passes, 2-3 rounds, and the copies it drops form reference cycles that
-only a full garbage collection frees; Python's automatic full collections are
-too rare to catch them (large numpy buffers do not count towards the
+only a full garbage collection frees; Python's automatic full collections
+come too rarely to catch them (large numpy buffers do not count towards the
 thresholds). Collecting before each pass (`collect_between_tf2onnx_passes`)
-and after each export step keeps the peak near the larger of the model's
-working set plus one converter.
+and after each export step, with the ONNX freezing done one copy at a time
+(`onnx._frozen_graph`) and the biggest converter first, brought the peak to
+2.5 GB (`benchmarks/export_memory.py`).
 """
 
 from __future__ import annotations
