@@ -61,10 +61,11 @@ def tree_rss(pid: int) -> tuple[int, int]:
     return total, count
 
 
-def run_sampled(command: list[str], env: dict) -> dict:
+def run_sampled(command: list[str], env: dict, cwd: str) -> dict:
     """Runs `command`, returning its timestamped output lines and RSS samples."""
     started = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+    # `python -m` puts the working directory first on sys.path: run in the checkout being measured.
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=cwd)
     samples: list[tuple[float, int, int]] = []
 
     def sample():
@@ -128,14 +129,15 @@ def main(argv=None) -> int:
     if not Path("/proc/self/statm").exists():
         print("This benchmark reads /proc (Linux only).", file=sys.stderr)
         return 2
+    args.code = str(Path(args.code).resolve())
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([args.code, os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
     with tempfile.TemporaryDirectory(prefix="export-memory-") as scratch:
-        run = Path(args.run) if args.run else quick_run(Path(scratch), env)
-        output = Path(args.output) if args.output else Path(scratch) / "export"
+        run = Path(args.run).resolve() if args.run else quick_run(Path(scratch), env)
+        output = Path(args.output).resolve() if args.output else Path(scratch) / "export"
         command = [sys.executable, "-m", "kerastune_nlp.cli", "export", str(run), "--output", str(output)]
         if args.formats:
             command += ["--formats", args.formats]
-        result = run_sampled(command, env)
+        result = run_sampled(command, env, args.code)
     text = "\n".join(line for _, line in result["lines"])
     peak = max(result["samples"], key=lambda s: s[1]) if result["samples"] else (0, 0, 0)
     summary = {"code": args.code, "run": str(run), "formats": args.formats or "default",
