@@ -256,7 +256,7 @@ def _export_run(run_dir, output_dir, formats, name, version, max_metric_drop, ov
     context = _Context(task, predictor, examples, rows, reference_outputs, reference_metric, max_metric_drop,
                        measure, parity_tolerance)
     by_format = {}
-    for fmt in sorted(formats, key=_RUN_ORDER.index) if _RUN_ORDER else formats:
+    for fmt in sorted(formats, key=_RUN_ORDER.index):
         # quiet(): LiteRT prints its XNNPACK line when an artifact is scored (the converters are hushed
         # where they run). Native lines are held until the step ends; the rest is written back then.
         with steps.step(fmt) as outcome, quiet():
