@@ -15,9 +15,13 @@ One mechanism for the command line and the Python API (`import kerastune_nlp`):
   is passed on. After that, `TF_CPP_MIN_LOG_LEVEL` governs TensorFlow's logs.
 - `fit_verbosity("auto")`: a Keras progress bar on a terminal, one line per
   epoch when stdout is a file or a pipe (a `\\r` bar there is one long line).
+- `quiet(...)` wraps the noisy libraries a stage runs (export: the TFLite
+  converter, tf2onnx, ONNX Runtime's quantizer, LiteRT's delegate line).
 
 Turn the noise back on with `KERASTUNE_NLP_VERBOSE=1` in the environment
-(before `import kerastune_nlp`), `kerastune-nlp --verbose`, or, for the
+(before `import kerastune_nlp`), `kerastune-nlp --verbose`, the
+`kerastune_nlp` logger at DEBUG (what `--verbose` sets; from Python
+`logging.getLogger("kerastune_nlp").setLevel(logging.DEBUG)`), or, for the
 progress bar alone, `kt.train(..., verbose=1)`. Setting
 `TF_CPP_MIN_LOG_LEVEL=0` yourself also shows TensorFlow's start-up lines.
 """
@@ -25,6 +29,7 @@ progress bar alone, `kt.train(..., verbose=1)`. Setting
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
 import sys
@@ -35,8 +40,9 @@ VERBOSE_VARIABLE = "KERASTUNE_NLP_VERBOSE"
 # machine: absl-formatted info, warning and error lines (I0000/W0000/E0000 ...;
 # "failed call to cuInit" is an error line) plus absl's own preamble. Fatal
 # lines (F0000 ...) are never hidden: they explain a crash.
+# LiteRT's "INFO: Created TensorFlow Lite XNNPACK delegate for CPU." too.
 NATIVE_NOISE = re.compile(rb"^(?:[IWE]\d{4} [\d:.]+\s+\d+ \S+:\d+\]|WARNING: All log messages before "
-                          rb"absl::InitializeLog)")
+                          rb"absl::InitializeLog|INFO: Created TensorFlow Lite XNNPACK delegate)")
 # What TensorFlow prints after such a line without a prefix of its own (the
 # cpu_feature_guard note's second line).
 _NATIVE_CONTINUATION = re.compile(rb"^To enable the following instructions: .*rebuild TensorFlow")
@@ -46,7 +52,10 @@ _ours: dict[str, str] = {}  # environment defaults set here (a later `configure`
 
 
 def is_verbose() -> bool:
-    """Whether the user asked for the noise: `configure(True)` or `KERASTUNE_NLP_VERBOSE=1`."""
+    """Whether the user asked for the noise: `configure(True)`, `KERASTUNE_NLP_VERBOSE=1`, or the
+    `kerastune_nlp` logger at DEBUG."""
+    if logging.getLogger("kerastune_nlp").isEnabledFor(logging.DEBUG):
+        return True
     if _verbose is not None:
         return _verbose
     return os.environ.get(VERBOSE_VARIABLE, "").strip().lower() in ("1", "true", "yes", "on")
@@ -98,14 +107,25 @@ def native_startup_hidden():
     if not hides_native_startup():
         yield
         return
-    import tempfile  # here: `import kerastune_nlp` stays cheap
-
     try:
         sys.stderr.flush()
         saved = os.dup(2)
     except (OSError, ValueError, AttributeError):  # no usable stderr (a daemon, a closed descriptor)
         yield
         return
+    with _held_stderr(saved):
+        yield
+
+
+@contextlib.contextmanager
+def _held_stderr(saved: int):
+    """Descriptor 2 into a temporary file for the block (`saved` is a dup of the real one, closed here);
+    afterwards what was written there, without the native noise, goes to the real stderr in order.
+
+    A file, not a pipe: no reader thread, and a chatty library cannot block on a full pipe.
+    """
+    import tempfile
+
     with tempfile.TemporaryFile() as captured:
         os.dup2(captured.fileno(), 2)
         try:
@@ -148,3 +168,67 @@ def fit_verbosity(verbose="auto") -> int:
         return 1 if sys.stdout.isatty() else 2
     except (AttributeError, ValueError):  # replaced or closed stdout
         return 2
+
+
+@contextlib.contextmanager
+def quiet_native_stderr():
+    """Holds what native code writes to stderr during the block; afterwards writes back all but the noise."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):  # no usable stderr
+        yield
+        return
+    with _held_stderr(saved):
+        yield
+
+
+class _DropLibraryRecords(logging.Filter):
+    """Drops records below ERROR that the modules under `prefixes` log on the root logger."""
+
+    def __init__(self, prefixes):
+        super().__init__()
+        self.prefixes = tuple(os.path.normpath(p) for p in prefixes)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.ERROR or not os.path.normpath(record.pathname).startswith(self.prefixes)
+
+
+@contextlib.contextmanager
+def quiet(loggers: dict | None = None, root_callers: tuple = (), native: bool = True):
+    """Hushes third-party libraries for the block, unless `is_verbose()`.
+
+    Args:
+        loggers: dict. Logger name -> the level it gets for the block (e.g.
+            `{"tf2onnx": logging.WARNING}`).
+        root_callers: tuple of str. Package folders whose modules log with
+            `logging.info(...)` on the root logger (ONNX Runtime's quantizer
+            does: 38 lines per BERT model); their records below ERROR are
+            dropped, and the root logger gets no implicit stderr handler.
+        native: bool. Filter native stderr lines (`quiet_native_stderr`).
+    """
+    if is_verbose():
+        yield
+        return
+    root = logging.getLogger()
+    saved = {name: logging.getLogger(name).level for name in loggers or {}}
+    record_filter = _DropLibraryRecords(root_callers) if root_callers else None
+    # `logging.info()` on a root logger without handlers calls basicConfig(): a library call would
+    # leave a stderr handler behind in the user's process.
+    placeholder = logging.NullHandler() if root_callers and not root.handlers else None
+    try:
+        for name, level in (loggers or {}).items():
+            logging.getLogger(name).setLevel(level)
+        if record_filter is not None:
+            root.addFilter(record_filter)
+        if placeholder is not None:
+            root.addHandler(placeholder)
+        with quiet_native_stderr() if native else contextlib.nullcontext():
+            yield
+    finally:
+        if placeholder is not None:
+            root.removeHandler(placeholder)
+        if record_filter is not None:
+            root.removeFilter(record_filter)
+        for name, level in saved.items():
+            logging.getLogger(name).setLevel(level)

@@ -10,7 +10,7 @@ import threading
 from kerastune_nlp import noise
 
 # Lines TensorFlow's C++ runtime writes to stderr ("Could not find cuda drivers",
-# "failed call to cuInit ... (303)", oneDNN notes): see `kerastune_nlp.noise`.
+# "failed call to cuInit ... (303)", oneDNN notes) and LiteRT's XNNPACK line: see `kerastune_nlp.noise`.
 _NATIVE_NOISE = noise.NATIVE_NOISE
 _filter_started = False
 

@@ -9,6 +9,7 @@ only published when the accuracy gate lets it through.
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Callable, Iterable
@@ -42,7 +43,12 @@ def convert(module, variant: str, target: Path, representative: Callable[[], Ite
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.lite.OpsSet.TFLITE_BUILTINS]
     elif variant != "tflite-float32":
         raise ConfigError(f"Unknown TFLite variant {variant!r}; expected one of {sorted(VARIANTS)}.")
-    flatbuffer = converter.convert()
+    from kerastune_nlp.noise import quiet
+
+    # The converter's absl lines (its MLIR passes, "Ignored output_format") and tf.lite's Python warnings.
+    with quiet({"tensorflow": logging.ERROR, "absl": logging.ERROR}):
+        flatbuffer = converter.convert()
+    del converter
     partial = target.with_name(target.name + ".partial")
     partial.write_bytes(flatbuffer)
     os.replace(partial, target)
