@@ -147,6 +147,18 @@ def evaluation_examples(task, manifest, test_file=None, run_dir="the run"):
     return list(splits[name]), f"the run's {name} split"
 
 
+@contextlib.contextmanager
+def _silenced(*names: str):
+    saved = {name: logging.getLogger(name).level for name in names}
+    try:
+        for name in names:
+            logging.getLogger(name).setLevel(logging.WARNING)
+        yield
+    finally:
+        for name, level in saved.items():
+            logging.getLogger(name).setLevel(level)
+
+
 def agreement_examples(task, manifest, examples, evaluated_on: str):
     """What the in-graph tokenizer is checked on: every split of the run's data, else the scored examples.
 
@@ -156,7 +168,8 @@ def agreement_examples(task, manifest, examples, evaluated_on: str):
     """
     if not evaluated_on.startswith("the run's"):
         return examples, evaluated_on
-    splits, _ = task.load_splits(manifest.data, manifest.train.seed)  # readable: evaluation_examples read them
+    with _silenced("kerastune_nlp.tasks", "kerastune_nlp.data"):  # evaluation_examples said how they were read
+        splits, _ = task.load_splits(manifest.data, manifest.train.seed)
     names = [name for name in ("train", "dev", "test") if splits.get(name)]
     return [example for name in names for example in splits[name]], f"the run's {', '.join(names)} splits"
 
