@@ -198,7 +198,7 @@ def pruning_model(tfmot, model, backbone, input_names, plan: PruningPlan):
 def prune_run(run_dir, output_dir=None, *, sparsity: float = 0.5, epochs: int = 1,
               learning_rate: float | None = None, schedule: str = "polynomial",
               train: Sequence | None = None, dev: Sequence | None = None, test: Sequence | None = None,
-              data_config=None, overwrite: bool = False, verbose: int = 1):
+              data_config=None, overwrite: bool = False, verbose="auto"):
     """Prunes a run's encoder kernels to `sparsity` during a short fine-tune; writes a new run directory.
 
     The fine-tune runs on one device in float32 with AdamW (the run's batch
@@ -223,7 +223,8 @@ def prune_run(run_dir, output_dir=None, *, sparsity: float = 0.5, epochs: int = 
             splits with (e.g. files that moved). Defaults to the run's own.
         overwrite: bool. Replace an existing RUN directory at `output_dir`.
             Defaults to False.
-        verbose: int. Keras `fit` verbosity. Defaults to 1.
+        verbose: int or "auto". Keras `fit` verbosity; "auto" is a progress bar on a terminal, a line
+            per epoch otherwise (`noise.fit_verbosity`). Defaults to "auto".
 
     Returns:
         A `RunResult` whose `metrics["pruning"]` holds the per-kernel
@@ -314,6 +315,7 @@ def _scores(predictor, splits) -> dict:
 
 def _fine_tune(task, predictor, backbone, manifest, splits, sparsity, epochs, rate, schedule, verbose) -> dict:
     """Fine-tunes under the pruning wrapper; applies the final masks to the shared variables."""
+    from kerastune_nlp import noise
     from kerastune_nlp._tf import tf
     from kerastune_nlp.data.batching import make_train_dataset
     from kerastune_nlp.training import fit_setup
@@ -344,7 +346,7 @@ def _fine_tune(task, predictor, backbone, manifest, splits, sparsity, epochs, ra
     fit_started = time.perf_counter()
     # UpdatePruningStep first: its epoch-end masking must precede the dev score.
     history = model.fit(dataset, validation_data=validation_data, epochs=epochs, steps_per_epoch=steps,
-                        verbose=verbose,
+                        verbose=noise.fit_verbosity(verbose),
                         callbacks=[tfmot.sparsity.keras.UpdatePruningStep(), *dev_callbacks,
                                    StopOnNonFiniteLoss()], **task.fit_options(train))
     for weight, mask, _ in wrapped.pruning_vars:  # strip: the masks, once more, on the shared variables
