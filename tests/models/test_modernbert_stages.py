@@ -176,13 +176,26 @@ def test_a_tiny_run_trains_saves_and_reloads(task, tiny_modernbert, tmp_path):
     assert reloaded.evaluate(dev) == result.metrics["test"]
 
 
-def test_continued_pretraining_loads_a_modernbert_with_its_own_mlm_head(tiny_modernbert):
-    # The head's parity with ModernBertForMaskedLM: tests/pretraining/test_mlm_model.py.
+def test_continued_pretraining_runs_on_modernbert_and_keeps_its_head(tiny_modernbert, tmp_path):
+    """A created head (the fixture is a bare encoder), whole-word masking over byte-level BPE, written back
+    with the head, which a second load finds. The head's parity with ModernBertForMaskedLM:
+    tests/pretraining/test_mlm_model.py."""
     from kerastune_nlp.models.backbones import resolve_backbone
+    from kerastune_nlp.pretraining import PretrainConfig, continue_pretraining
     from kerastune_nlp.pretraining.mlm_model import load_mlm_model
 
     loaded = load_mlm_model(resolve_backbone(str(tiny_modernbert)))
     assert loaded.head == "created" and "head.dense.weight" in loaded.missing_head_weights
+    corpus = tmp_path / "domain.txt"
+    corpus.write_text("\n".join(["Barack Obama met Angela Merkel in Berlin",
+                                  "the quick brown fox jumps over the lazy dog"] * 12) + "\n", encoding="utf-8")
+    result = continue_pretraining(corpus, output_dir=tmp_path / "adapted", backbone=str(tiny_modernbert),
+                                  config=PretrainConfig(epochs=1, batch_size=4, max_length=32, learning_rate=1e-3,
+                                                        warmup_ratio=0.0, seed=7, whole_word_masking=True),
+                                  verbose=0)
+    assert result.report["history"] and all(math.isfinite(epoch["loss"]) for epoch in result.report["history"])
+    again = load_mlm_model(resolve_backbone(str(tmp_path / "adapted")))
+    assert again.head == "loaded" and not again.missing_head_weights
 
 
 @pytest.mark.parametrize("layers", [(0, 1, 2, 3), (0, 3), (0, 2), (0, 1, 3)])
