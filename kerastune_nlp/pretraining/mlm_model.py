@@ -39,6 +39,9 @@ HEAD_NAMES = {
                    ("lm_predictions.lm_head.dense", "lm_predictions.lm_head.LayerNorm", "lm_predictions.lm_head.bias")),
     "modernbert": (("head.dense", "head.norm", "decoder.bias"),),
 }
+# A decoder weight some checkpoints may also hold; ours is always the word table (tied), so a
+# different one (tie_word_embeddings false) is refused rather than silently replaced.
+_DECODER_WEIGHTS = {"modernbert": "decoder.weight"}
 # The word table the decoder is tied to (ModernBERT calls it tok_embeddings).
 _WORD_EMBEDDINGS = ("embeddings.word_embeddings.weight", "embeddings.tok_embeddings.weight")
 
@@ -209,6 +212,7 @@ def load_mlm_model(resolved: backbones.ResolvedBackbone, config=None, seed=None)
     with open_checkpoint(resolved.weights_file,
                          allow_pickle=resolved.weights_format == "pt-pickle") as source:
         available = set(source.names)
+        _check_tied_decoder(model, config.model_type, source, available, resolved.weights_file)
         best = max(HEAD_NAMES[config.model_type],
                    key=lambda naming: sum(name in available for _, name, _ in _head_tensors(model, naming)))
         entries = _head_tensors(model, best)
@@ -225,6 +229,24 @@ def load_mlm_model(resolved: backbones.ResolvedBackbone, config=None, seed=None)
     logger.info("Loaded %s into the %r masked-LM model (MLM head %s)", resolved.weights_file, config.model_type,
                 head)
     return LoadedMaskedLM(model, head, missing)
+
+
+def _check_tied_decoder(model, model_type, source, available, weights_file) -> None:
+    import numpy as np
+
+    name = _DECODER_WEIGHTS.get(model_type)
+    if name is None or name not in available:
+        return
+    table = model._word_embeddings.numpy()
+    decoder = np.asarray(source.get(name))
+    if decoder.shape != table.shape or not np.array_equal(decoder, table):
+        raise BackboneError(
+            f"{str(weights_file)!r}: the MLM decoder weight {name!r} differs from the word embeddings, and "
+            "kerastune_nlp's masked-LM head always ties them (as transformers does unless config.json says "
+            "tie_word_embeddings false). Received: a separate decoder of shape "
+            f"{tuple(decoder.shape)}. Use a checkpoint with tied embeddings, or fine-tune without continued "
+            "pretraining."
+        )
 
 
 def save_mlm_checkpoint(model, directory):

@@ -136,3 +136,26 @@ def test_a_bare_modernbert_gets_a_created_head_of_its_own_shape(tiny_modernbert)
     assert sorted(loaded.missing_head_weights) == ["decoder.bias", "head.dense.weight", "head.norm.weight"]
     inputs = _inputs(loaded.model.backbone_config.vocab_size)
     assert loaded.model(inputs).shape == (2, 9, loaded.model.backbone_config.vocab_size)
+
+
+def test_a_modernbert_checkpoint_with_an_untied_decoder_is_refused(tmp_path):
+    import shutil
+    from pathlib import Path
+
+    from safetensors.numpy import load_file, save_file
+
+    from kerastune_nlp.errors import BackboneError
+    from kerastune_nlp.models.backbones import resolve_backbone
+    from kerastune_nlp.pretraining.mlm_model import load_mlm_model
+
+    folder = tmp_path / "untied"
+    shutil.copytree(Path(__file__).parents[1] / "fixtures" / "encoders" / "modernbert-mlm", folder)
+    tensors = load_file(str(folder / "model.safetensors"))
+    tensors["decoder.weight"] = tensors["model.embeddings.tok_embeddings.weight"] * 2
+    save_file(tensors, str(folder / "model.safetensors"), metadata={"format": "pt"})
+    with pytest.raises(BackboneError, match=r"untied.*model.safetensors'.*'decoder.weight' differs from the word "
+                                            r"embeddings.*tie_word_embeddings false"):
+        load_mlm_model(resolve_backbone(str(folder)))
+    tensors["decoder.weight"] = tensors["model.embeddings.tok_embeddings.weight"]  # tied, written twice: fine
+    save_file(tensors, str(folder / "model.safetensors"), metadata={"format": "pt"})
+    assert load_mlm_model(resolve_backbone(str(folder))).head == "loaded"
