@@ -309,3 +309,11 @@ def test_a_modernbert_student_without_block_0_is_refused_before_training(tiny_mo
     with pytest.raises(ConfigError, match=r"must keep block 0.*block 1 has one.*`keep_layers`=\[0, 2\]"):
         _distill(tiny_modernbert_run("ner"), tmp_path / "s", "ner", DistillConfig(keep_layers=(1, 2)))
     assert not (tmp_path / "s").exists()
+
+
+def test_a_modernbert_student_can_start_from_the_pretrained_backbone(tiny_modernbert_run, tmp_path):
+    result = _distill(tiny_modernbert_run("classification"), tmp_path / "s", "classification",
+                      DistillConfig(keep_layers=(0, 1), student_init="pretrained"))
+    block = result.metrics["distillation"]
+    assert block["recipe"]["layers"] == [0, 1] and block["recipe"]["init"] == "pretrained"
+    assert kt.load_run(result.run_dir).backbone_config.layer_types == ("full_attention", "sliding_attention")
