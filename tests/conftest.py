@@ -296,6 +296,24 @@ def tiny_modernbert(tmp_path_factory, test_seed) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_modernbert_run(tiny_modernbert, tmp_path_factory):
+    """`tiny_modernbert_run(task_name)`: a tiny trained run on `tiny_modernbert`, trained once per session."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("harness", Path(__file__).parent / "tasks" / "test_harness.py")
+    harness = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(harness)
+    runs: dict = {}
+
+    def get(name: str) -> Path:
+        if name not in runs:
+            runs[name] = harness._train(name, tiny_modernbert, tmp_path_factory.mktemp("modernbert_runs") / name).run_dir
+        return runs[name]
+
+    return get
+
+
+@pytest.fixture(scope="session")
 def tiny_bert(tiny_backbones) -> Path:
     return tiny_backbones["bert"]
 

@@ -1,7 +1,7 @@
 import numpy as np, torch
 from pathlib import Path
 from transformers import AutoModelForMaskedLM
-for fam in ["bert", "distilbert", "roberta", "electra", "deberta-v2", "xlm-roberta"]:
+for fam in ["bert", "distilbert", "roberta", "electra", "deberta-v2", "xlm-roberta", "modernbert"]:
     d = Path("/tmp/mlm_head_parity") / fam
     m, info = AutoModelForMaskedLM.from_pretrained(str(d), output_loading_info=True)
     m.eval()

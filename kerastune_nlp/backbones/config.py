@@ -88,9 +88,12 @@ class ConfigFields:
 
 @dataclasses.dataclass(frozen=True)
 class EncoderConfig:
-    """Base of the family configs: `model_type`, `to_dict`, `num_layers` and `with_num_layers`."""
+    """Base of the family configs: `model_type`, `to_dict`, `num_layers`, `with_num_layers`, `with_layers`."""
 
     LAYERS_FIELD = "num_hidden_layers"
+    # A layer-subset student of this family must keep block 0 (ModernBERT: only
+    # block 0 lacks the attention LayerNorm, so no other block can stand in for it).
+    KEEPS_FIRST_LAYER = False
 
     def to_dict(self) -> dict:
         """The config.json content (HF field names)."""
@@ -106,6 +109,14 @@ class EncoderConfig:
     def with_num_layers(self, num_layers: int):
         """A copy with fewer (or more) blocks, e.g. for a layer-subset student."""
         return dataclasses.replace(self, **{self.LAYERS_FIELD: num_layers})
+
+    def with_layers(self, layers):
+        """A copy whose blocks are this config's blocks `layers` (0-based, increasing), for a student.
+
+        The blocks of these families are all alike, so only the count changes;
+        families whose blocks differ (ModernBERT) override it.
+        """
+        return self.with_num_layers(len(layers))
 
 
 def read_bert_fields(

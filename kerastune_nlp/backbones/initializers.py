@@ -85,9 +85,12 @@ def make_dense(
     )
 
 
-def make_layer_norm(epsilon, *, name, dtype=None):
-    """LayerNormalization over the last axis (gamma ones, beta zeros; float32 inside)."""
-    return keras.layers.LayerNormalization(epsilon=epsilon, name=name, dtype=dtype)
+def make_layer_norm(epsilon, *, name, dtype=None, center=True):
+    """LayerNormalization over the last axis (gamma ones, beta zeros; float32 inside).
+
+    `center=False` is `nn.LayerNorm(bias=False)`: no beta variable.
+    """
+    return keras.layers.LayerNormalization(epsilon=epsilon, name=name, dtype=dtype, center=center)
 
 
 def make_embedding(

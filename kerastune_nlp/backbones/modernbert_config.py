@@ -22,6 +22,7 @@ import dataclasses
 
 from kerastune_nlp.backbones.activations import ACTIVATION_NAMES
 from kerastune_nlp.backbones.config import ConfigFields, EncoderConfig
+from kerastune_nlp.errors import ConfigError
 
 FULL, SLIDING = "full_attention", "sliding_attention"
 _DEFAULT_THETA = {FULL: 160_000.0, SLIDING: 10_000.0}
@@ -58,6 +59,7 @@ class ModernBertConfig(EncoderConfig):
     """
 
     model_type = "modernbert"
+    KEEPS_FIRST_LAYER = True
 
     vocab_size: int
     hidden_size: int
@@ -175,6 +177,30 @@ class ModernBertConfig(EncoderConfig):
                 SLIDING if i % every else FULL for i in range(num_layers)
             )
         return dataclasses.replace(self, num_hidden_layers=num_layers, layer_types=types)
+
+    def with_layers(self, layers):
+        """A copy made of the blocks `layers`, each keeping its attention kind (global or sliding).
+
+        The student's block j is the teacher's block `layers[j]`: its rotary
+        base and attention mask follow its kind, so `layer_types` lists the
+        kept blocks' kinds (transformers v5 reads any such list). Block 0 must
+        be kept: ModernBERT's first block has no `attn_norm` (the embeddings'
+        norm precedes it) and every other block has one, so no other block
+        can become the first without changing what it computes.
+        """
+        layers = [int(i) for i in layers]
+        if not layers or layers[0] != 0:
+            first = layers[0] if layers else None
+            suggestion = [0, *(layers[1:] or [first])]
+            raise ConfigError(
+                "A ModernBERT student must keep block 0: ModernBERT's first block has no attention "
+                f"LayerNorm (attn_norm) while block {first} has one, so block {first} cannot become the "
+                "student's first block without changing what it computes. Received: "
+                f"`keep_layers`={layers}. Keep block 0, e.g. `keep_layers`={suggestion} "
+                "(--keep-layers), or pass --student-layers, which keeps block 0 for ModernBERT."
+            )
+        types = tuple(self.layer_types[i] for i in layers)
+        return dataclasses.replace(self, num_hidden_layers=len(layers), layer_types=types)
 
 
 def _layer_types(fields: ConfigFields, num_layers: int) -> tuple:

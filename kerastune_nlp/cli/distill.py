@@ -41,7 +41,8 @@ def add_parser(commands) -> argparse.ArgumentParser:
     parser.add_argument("--output", help="the student run directory (default <TEACHER_RUN>-student<N>l beside it)")
     student = parser.add_argument_group("student (one of; default: half the teacher's blocks)")
     student.add_argument("--student-layers", type=int, metavar="N",
-                         help="keep N of the teacher's encoder blocks, evenly spread, the top one kept")
+                         help="keep N of the teacher's encoder blocks, evenly spread, the top one kept "
+                              "(ModernBERT: block 0 kept too)")
     student.add_argument("--keep-layers", type=_layers, metavar="I,J,...",
                          help="keep exactly these blocks (0-based, e.g. 0,2,4)")
     student.add_argument("--student-backbone", metavar="NAME_OR_DIR",

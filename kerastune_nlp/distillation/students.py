@@ -79,8 +79,14 @@ def parse_layer_list(text: str) -> tuple[int, ...]:
     return layers
 
 
-def choose_layers(total: int, student_layers: int | None, keep_layers: Sequence[int] | None) -> tuple[int, ...]:
-    """The teacher's blocks the student keeps, checked against the teacher's depth."""
+def choose_layers(total: int, student_layers: int | None, keep_layers: Sequence[int] | None,
+                  keep_first: bool = False) -> tuple[int, ...]:
+    """The teacher's blocks the student keeps, checked against the teacher's depth.
+
+    With `keep_first` (families whose block 0 differs from the others, see
+    `EncoderConfig.KEEPS_FIRST_LAYER`), a count keeps block 0 and spreads the
+    rest over blocks 1.. with the top one kept: 2 of 4 -> (0, 3).
+    """
     if keep_layers:
         layers = tuple(int(i) for i in keep_layers)
         bad = [i for i in layers if not 0 <= i < total]
@@ -100,12 +106,21 @@ def choose_layers(total: int, student_layers: int | None, keep_layers: Sequence[
             f"A student keeps at most the teacher's {total} blocks. Received: `student_layers`={student_layers}."
             f" Pass --student-layers between 1 and {total} (e.g. {max(1, total // 2)}, half the depth)."
         )
+    if keep_first:
+        return (0, *(1 + i for i in spread_layers(total - 1, student_layers - 1)))
     return tuple(spread_layers(total, student_layers))
 
 
-def subset_config(config, num_layers: int):
-    """A copy of a backbone config (ours, see `backbones.load_config`) with `num_layers` blocks."""
-    return config.with_num_layers(num_layers)
+def subset_config(config, layers):
+    """A copy of a backbone config (ours, see `backbones.load_config`) made of the blocks `layers`.
+
+    `layers` is the kept blocks (a sequence; ModernBERT's config keeps each
+    one's attention kind and refuses a subset without block 0) or a count
+    (the first `layers` blocks).
+    """
+    if isinstance(layers, int):
+        layers = range(layers)
+    return config.with_layers(tuple(layers))
 
 
 def plan_student(teacher_config, teacher_tokenizer, *, student_layers=None, keep_layers=None,
@@ -139,12 +154,14 @@ def plan_student(teacher_config, teacher_tokenizer, *, student_layers=None, keep
                            description=f"{student_backbone} ({families.num_layers(config)} blocks, pretrained, "
                                        "new head)")
     total = families.num_layers(teacher_config)
-    layers = choose_layers(total, student_layers, keep_layers)
+    layers = choose_layers(total, student_layers, keep_layers,
+                           keep_first=getattr(teacher_config, "KEEPS_FIRST_LAYER", False))
+    config = subset_config(teacher_config, layers)  # refuses a subset the family cannot hold
     resolved = None
     if init == "pretrained":
         resolved = backbones.resolve_backbone(teacher_backbone, allow_pickle=allow_pickle)
     source = "the fine-tuned teacher (blocks and head)" if init == "teacher" else f"{teacher_backbone} (new head)"
-    return StudentPlan("layers", subset_config(teacher_config, len(layers)), layers, init, resolved,
+    return StudentPlan("layers", config, layers, init, resolved,
                        description=f"{len(layers)} of the teacher's {total} blocks {list(layers)}, from {source}")
 
 
@@ -175,15 +192,26 @@ def build_subset_backbone(source_backbone, config, layers: Sequence[int]):
     """A backbone of `config` holding `source_backbone`'s embeddings and the blocks `layers`.
 
     Variables outside the blocks (embeddings, pooler, final norms) are
-    matched by checkpoint name; the i-th student block gets block `layers[i]`.
+    matched by checkpoint name; the i-th student block gets block `layers[i]`,
+    which must have the same variables (`config` from `subset_config(..., layers)`
+    gives each ModernBERT block its teacher block's attention kind).
     """
     from kerastune_nlp.backbones.registry import get_family
     from kerastune_nlp.models import backbones
 
     student = backbones.build_backbone_model(config)
     source_blocks, student_blocks = families.encoder_layers(source_backbone), families.encoder_layers(student)
-    for target, index in zip(student_blocks, layers):
-        target.set_weights(source_blocks[index].get_weights())
+    for position, (target, index) in enumerate(zip(student_blocks, layers)):
+        source_block = source_blocks[index]
+        shapes = [tuple(w.shape) for w in source_block.weights], [tuple(w.shape) for w in target.weights]
+        kinds = getattr(source_block, "layer_type", None), getattr(target, "layer_type", None)
+        if shapes[0] != shapes[1] or kinds[0] != kinds[1]:
+            raise ConfigError(
+                f"The teacher's block {index} cannot become the student's block {position}: they differ "
+                f"(variables {shapes[0]} vs {shapes[1]}; attention {kinds[0]} vs {kinds[1]}). Build the "
+                "student's config with `subset_config(teacher_config, layers)`."
+            )
+        target.set_weights(source_block.get_weights())
     in_blocks = {id(v) for block in student_blocks for v in block.weights}
     weight_map = get_family(config.model_type).weight_map
     # Outside the blocks, variables match by their checkpoint (PyTorch) name.

@@ -6,7 +6,10 @@ there; sentence-transformers checkpoints such as all-MiniLM-L6-v2 ship a
 bare BertModel, and the head is then created (seeded), which the caller
 reports. Each family's head is the transformers one: dense -> activation ->
 LayerNorm -> projection onto the vocabulary tied to the word embeddings, plus
-a bias, under the family's PyTorch names (`HEAD_NAMES`). `save_mlm_checkpoint`
+a bias, under the family's PyTorch names (`HEAD_NAMES`). ModernBERT's
+(`ModernBertForMaskedLM`: `head.dense`, `head.norm`, `decoder` tied to
+`tok_embeddings`) has a dense bias only with `classifier_bias`, a norm bias
+only with `norm_bias` and a decoder bias only with `decoder_bias`. `save_mlm_checkpoint`
 writes encoder and head in PyTorch naming.
 
 `MaskedLMTrainer` runs the encoder over the whole sequence but the head
@@ -34,13 +37,21 @@ HEAD_NAMES = {
     "distilbert": (("vocab_transform", "vocab_layer_norm", "vocab_projector.bias"),),
     "deberta-v2": (("cls.predictions.transform.dense", "cls.predictions.transform.LayerNorm", "cls.predictions.bias"),
                    ("lm_predictions.lm_head.dense", "lm_predictions.lm_head.LayerNorm", "lm_predictions.lm_head.bias")),
+    "modernbert": (("head.dense", "head.norm", "decoder.bias"),),
 }
-_WORD_EMBEDDINGS = "embeddings.word_embeddings.weight"
+# A decoder weight some checkpoints may also hold; ours is always the word table (tied), so a
+# different one (tie_word_embeddings false) is refused rather than silently replaced.
+_DECODER_WEIGHTS = {"modernbert": "decoder.weight"}
+# The word table the decoder is tied to (ModernBERT calls it tok_embeddings).
+_WORD_EMBEDDINGS = ("embeddings.word_embeddings.weight", "embeddings.tok_embeddings.weight")
 
 
 def _head_settings(config) -> dict:
     """The head's activation and LayerNorm epsilon, as transformers' head of the family."""
     model_type = config.model_type
+    if model_type == "modernbert":
+        return dict(activation=config.classifier_activation, layer_norm_eps=config.norm_eps,
+                    dense_bias=config.classifier_bias, norm_bias=config.norm_bias, decoder_bias=config.decoder_bias)
     if model_type == "distilbert":
         return dict(activation=config.activation, layer_norm_eps=1e-12)
     # RoBERTa's lm_head and ELECTRA's generator head use exact GELU whatever hidden_act says.
@@ -59,10 +70,13 @@ class MaskedLMHead(keras.layers.Layer):
         layer_norm_eps: float. LayerNorm epsilon.
         initializer_range: float. Stddev of the dense kernel. Defaults to 0.02.
         seed: int or None. Seeds the dense kernel. Defaults to None.
+        dense_bias: bool. The dense layer has a bias. Defaults to True.
+        norm_bias: bool. The LayerNorm has a bias (beta). Defaults to True.
+        decoder_bias: bool. The projection onto the vocabulary has a bias. Defaults to True.
     """
 
     def __init__(self, embedding_size, vocab_size, activation, layer_norm_eps, initializer_range=0.02, seed=None,
-                 **kwargs):
+                 dense_bias=True, norm_bias=True, decoder_bias=True, **kwargs):
         from kerastune_nlp.backbones.activations import get_activation
         from kerastune_nlp.backbones.initializers import make_dense, make_layer_norm
 
@@ -70,28 +84,31 @@ class MaskedLMHead(keras.layers.Layer):
         self.embedding_size, self.vocab_size = embedding_size, vocab_size
         self.activation, self.layer_norm_eps = activation, layer_norm_eps
         self.initializer_range, self.seed = initializer_range, seed
+        self.dense_bias, self.norm_bias, self.decoder_bias = bool(dense_bias), bool(norm_bias), bool(decoder_bias)
         self._activation = get_activation(activation)
         self.dense = make_dense(embedding_size, name="dense", initializer_range=initializer_range, seed=seed,
-                                path="mlm_head/dense")
-        self.layer_norm = make_layer_norm(layer_norm_eps, name="layer_norm")
+                                path="mlm_head/dense", use_bias=self.dense_bias)
+        self.layer_norm = make_layer_norm(layer_norm_eps, name="layer_norm", center=self.norm_bias)
 
     def build(self, input_shape):
         from kerastune_nlp.backbones.layers import build_in_scope
 
         build_in_scope(self.dense, tf.TensorShape([None, None, input_shape[-1]]))
         build_in_scope(self.layer_norm, tf.TensorShape([None, None, self.embedding_size]))
-        self.bias = self.add_weight(name="bias", shape=[self.vocab_size], initializer="zeros")
+        self.bias = (self.add_weight(name="bias", shape=[self.vocab_size], initializer="zeros")
+                     if self.decoder_bias else None)
         super().build(input_shape)
 
     def call(self, hidden, word_embeddings):
         hidden = self.layer_norm(self._activation(self.dense(hidden)))
         logits = tf.matmul(hidden, tf.cast(word_embeddings, hidden.dtype), transpose_b=True)
-        return logits + tf.cast(self.bias, logits.dtype)
+        return logits if self.bias is None else logits + tf.cast(self.bias, logits.dtype)
 
     def get_config(self):
         return {**super().get_config(), "embedding_size": self.embedding_size, "vocab_size": self.vocab_size,
                 "activation": self.activation, "layer_norm_eps": self.layer_norm_eps,
-                "initializer_range": self.initializer_range, "seed": self.seed}
+                "initializer_range": self.initializer_range, "seed": self.seed, "dense_bias": self.dense_bias,
+                "norm_bias": self.norm_bias, "decoder_bias": self.decoder_bias}
 
 
 class MaskedLanguageModel(keras.Model):
@@ -110,7 +127,7 @@ class MaskedLanguageModel(keras.Model):
         self.encoder = encoder
         self.model_type = config.model_type
         family = get_family(config.model_type)
-        table = next(v for v, name, _ in family.weight_map(encoder) if name == _WORD_EMBEDDINGS)
+        table = next(v for v, name, _ in family.weight_map(encoder) if name in _WORD_EMBEDDINGS)
         # Not tracked again here: the table belongs to the encoder.
         object.__setattr__(self, "_word_embeddings", table)
         object.__setattr__(self, "backbone_config", config)
@@ -150,18 +167,19 @@ def encoder_layer(model):
 def head_layer_names(model) -> set[str]:
     """The PyTorch names the model's head takes in a checkpoint (any of the family's namings)."""
     names = set()
-    for dense, norm, bias in HEAD_NAMES[model.model_type]:
-        names |= {f"{dense}.weight", f"{dense}.bias", f"{norm}.weight", f"{norm}.bias", bias}
+    for naming in HEAD_NAMES[model.model_type]:
+        names |= {name for _, name, _ in _head_tensors(model, naming)}
     return names
 
 
 def _head_tensors(model, naming) -> list:
-    """`(variable, pytorch_name, layout)` of the head under one naming."""
+    """`(variable, pytorch_name, layout)` of the head under one naming (the biases it has)."""
     dense, norm, bias = naming
     head = model.head
-    return [(head.dense.kernel, f"{dense}.weight", "linear"), (head.dense.bias, f"{dense}.bias", "copy"),
-            (head.layer_norm.gamma, f"{norm}.weight", "copy"), (head.layer_norm.beta, f"{norm}.bias", "copy"),
-            (head.bias, bias, "copy")]
+    entries = [(head.dense.kernel, f"{dense}.weight", "linear"), (head.dense.bias, f"{dense}.bias", "copy"),
+               (head.layer_norm.gamma, f"{norm}.weight", "copy"), (head.layer_norm.beta, f"{norm}.bias", "copy"),
+               (head.bias, bias, "copy")]
+    return [entry for entry in entries if entry[0] is not None]
 
 
 def load_mlm_model(resolved: backbones.ResolvedBackbone, config=None, seed=None) -> LoadedMaskedLM:
@@ -194,6 +212,7 @@ def load_mlm_model(resolved: backbones.ResolvedBackbone, config=None, seed=None)
     with open_checkpoint(resolved.weights_file,
                          allow_pickle=resolved.weights_format == "pt-pickle") as source:
         available = set(source.names)
+        _check_tied_decoder(model, config.model_type, source, available, resolved.weights_file)
         best = max(HEAD_NAMES[config.model_type],
                    key=lambda naming: sum(name in available for _, name, _ in _head_tensors(model, naming)))
         entries = _head_tensors(model, best)
@@ -210,6 +229,24 @@ def load_mlm_model(resolved: backbones.ResolvedBackbone, config=None, seed=None)
     logger.info("Loaded %s into the %r masked-LM model (MLM head %s)", resolved.weights_file, config.model_type,
                 head)
     return LoadedMaskedLM(model, head, missing)
+
+
+def _check_tied_decoder(model, model_type, source, available, weights_file) -> None:
+    import numpy as np
+
+    name = _DECODER_WEIGHTS.get(model_type)
+    if name is None or name not in available:
+        return
+    table = model._word_embeddings.numpy()
+    decoder = np.asarray(source.get(name))
+    if decoder.shape != table.shape or not np.array_equal(decoder, table):
+        raise BackboneError(
+            f"{str(weights_file)!r}: the MLM decoder weight {name!r} differs from the word embeddings, and "
+            "kerastune_nlp's masked-LM head always ties them (as transformers does unless config.json says "
+            "tie_word_embeddings false). Received: a separate decoder of shape "
+            f"{tuple(decoder.shape)}. Use a checkpoint with tied embeddings, or fine-tune without continued "
+            "pretraining."
+        )
 
 
 def save_mlm_checkpoint(model, directory):

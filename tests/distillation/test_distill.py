@@ -279,3 +279,41 @@ def test_the_example_distils_a_teacher_trained_on_conll_files(tiny_bert, tmp_pat
     assert example["main"](["--teacher", str(teacher), "--output", str(tmp_path / "bad"),
                             "--student-layers", "4"]) == 2
     assert "at most the teacher's 2 blocks" in capsys.readouterr().err
+
+
+# -- ModernBERT: global and sliding blocks, and a first block without attn_norm ------
+
+
+def test_a_modernbert_student_keeps_block_0_and_each_kept_block_s_attention_kind(tiny_modernbert_run, tmp_path):
+    """The tiny ModernBERT has 3 blocks (full, sliding, full). Keeping every block reproduces the teacher;
+    2 blocks keep 0 and the top one, whose kinds the student's config lists."""
+    teacher = kt.load_run(tiny_modernbert_run("ner"))
+    dev = _splits("ner")["dev"]
+    rows = teacher.task.encode(teacher.tokenizer, dev, teacher.max_length).rows
+    same = _distill(tiny_modernbert_run("ner"), tmp_path / "same", "ner", DistillConfig(keep_layers=(0, 1, 2)),
+                    train_overrides={"epochs": 1, "learning_rate": 1e-9})
+    for a, b in zip(same.predictor.outputs(rows), teacher.outputs(rows)):
+        np.testing.assert_allclose(a, b, atol=1e-4)
+    result = _distill(tiny_modernbert_run("ner"), tmp_path / "two", "ner", DistillConfig(student_layers=2))
+    block = result.metrics["distillation"]
+    assert block["recipe"]["layers"] == [0, 2] and block["student"]["blocks"] == 2
+    saved = json.loads((result.run_dir / "backbone_config" / "config.json").read_text())
+    assert saved["layer_types"] == ["full_attention", "full_attention"]
+    reloaded = kt.load_run(result.run_dir)
+    assert reloaded.backbone_config.layer_types == ("full_attention", "full_attention")
+    inputs = harness.inputs_of(reloaded.task, dev)
+    assert reloaded.predict(inputs) == result.predictor.predict(inputs)
+
+
+def test_a_modernbert_student_without_block_0_is_refused_before_training(tiny_modernbert_run, tmp_path):
+    with pytest.raises(ConfigError, match=r"must keep block 0.*block 1 has one.*`keep_layers`=\[0, 2\]"):
+        _distill(tiny_modernbert_run("ner"), tmp_path / "s", "ner", DistillConfig(keep_layers=(1, 2)))
+    assert not (tmp_path / "s").exists()
+
+
+def test_a_modernbert_student_can_start_from_the_pretrained_backbone(tiny_modernbert_run, tmp_path):
+    result = _distill(tiny_modernbert_run("classification"), tmp_path / "s", "classification",
+                      DistillConfig(keep_layers=(0, 1), student_init="pretrained"))
+    block = result.metrics["distillation"]
+    assert block["recipe"]["layers"] == [0, 1] and block["recipe"]["init"] == "pretrained"
+    assert kt.load_run(result.run_dir).backbone_config.layer_types == ("full_attention", "sliding_attention")

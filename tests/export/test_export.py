@@ -250,3 +250,28 @@ def test_export_example_tags_a_sentence_from_the_raw_string_savedmodel(runs, tmp
     assert "| savedmodel |" in done.stdout and "| tflite-int8 |" in done.stdout
     assert "Raw-string SavedModel" in done.stdout and "in a fresh process" in done.stdout
     assert (tmp_path / "x" / "serving" / "ner" / "1" / "saved_model.pb").is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["ner", "classification"])
+def test_a_modernbert_run_exports_ids_savedmodel_tflite_and_onnx(name, tiny_modernbert_run, tmp_path):
+    """ModernBERT (global and sliding attention, rotary): every id-taking format matches Keras; its
+    byte-level BPE tokenizer has no in-graph twin, and the report says so instead of a raw-string signature."""
+    run = tiny_modernbert_run(name)
+    result = export_run(run, tmp_path / "export", formats="savedmodel,tflite-float32,onnx", examples=_dev(name),
+                        measure=False, max_metric_drop=100)
+    by_format = {a.format: a for a in result.artifacts}
+    assert all(a.status in ("published", "reference") for a in result.artifacts), result.artifacts
+    for fmt in ("savedmodel", "onnx", "tflite-float32"):
+        assert by_format[fmt].max_abs_logit_diff <= 1e-4 and by_format[fmt].metric_change == pytest.approx(0, abs=1e-6)
+    assert by_format["savedmodel"].extra["raw_string_signature"] is False
+    report = (tmp_path / "export" / "export_report.md").read_text()
+    assert "No raw-string signature" in report and "its model is BPE, not WordPiece" in report
+    assert "pre-tokenizer is ByteLevel" in report
+    version = tmp_path / "export" / "serving" / Path(run).name / "1"
+    reference = kt.Predictor.load(run)
+    inputs = harness.inputs_of(reference.task, _dev(name))
+    expected = reference.predict(inputs)
+    for artifact in (version, tmp_path / "export" / "onnx" / "model.onnx"):
+        loaded = kt.Predictor.load(artifact)
+        assert all(loaded.task.same_prediction(a, b) for a, b in zip(loaded.predict(inputs), expected)), artifact

@@ -176,10 +176,64 @@ def test_a_tiny_run_trains_saves_and_reloads(task, tiny_modernbert, tmp_path):
     assert reloaded.evaluate(dev) == result.metrics["test"]
 
 
-def test_continued_pretraining_says_there_is_no_modernbert_head_yet(tiny_modernbert):
-    from kerastune_nlp.errors import BackboneError
+def test_continued_pretraining_runs_on_modernbert_and_keeps_its_head(tiny_modernbert, tmp_path):
+    """A created head (the fixture is a bare encoder), whole-word masking over byte-level BPE, written back
+    with the head, which a second load finds. The head's parity with ModernBertForMaskedLM:
+    tests/pretraining/test_mlm_model.py."""
     from kerastune_nlp.models.backbones import resolve_backbone
+    from kerastune_nlp.pretraining import PretrainConfig, continue_pretraining
     from kerastune_nlp.pretraining.mlm_model import load_mlm_model
 
-    with pytest.raises(BackboneError, match="no masked-LM head for 'modernbert'"):
-        load_mlm_model(resolve_backbone(str(tiny_modernbert)))
+    loaded = load_mlm_model(resolve_backbone(str(tiny_modernbert)))
+    assert loaded.head == "created" and "head.dense.weight" in loaded.missing_head_weights
+    corpus = tmp_path / "domain.txt"
+    corpus.write_text("\n".join(["Barack Obama met Angela Merkel in Berlin",
+                                  "the quick brown fox jumps over the lazy dog"] * 12) + "\n", encoding="utf-8")
+    result = continue_pretraining(corpus, output_dir=tmp_path / "adapted", backbone=str(tiny_modernbert),
+                                  config=PretrainConfig(epochs=1, batch_size=4, max_length=32, learning_rate=1e-3,
+                                                        warmup_ratio=0.0, seed=7, whole_word_masking=True),
+                                  verbose=0)
+    assert result.report["history"] and all(math.isfinite(epoch["loss"]) for epoch in result.report["history"])
+    again = load_mlm_model(resolve_backbone(str(tmp_path / "adapted")))
+    assert again.head == "loaded" and not again.missing_head_weights
+
+
+@pytest.mark.parametrize("layers", [(0, 1, 2, 3), (0, 3), (0, 2), (0, 1, 3)])
+def test_a_layer_subset_student_computes_the_kept_teacher_blocks(layers):
+    """Fixture kinds: full, sliding, sliding, full. Student block j is teacher block layers[j], with its kind."""
+    from kerastune_nlp.backbones.config import parse_config
+    from kerastune_nlp.backbones.modernbert_layers import attention_biases, rotary_cos_sin
+    from kerastune_nlp.distillation.students import build_subset_backbone, subset_config
+
+    teacher = _encoder()
+    config = subset_config(parse_config(FIXTURES / "modernbert" / "config.json"), layers)
+    assert config.layer_types == tuple(teacher.layer_types[i] for i in layers)
+    assert config.to_dict()["layer_types"] == list(config.layer_types)
+    student = build_subset_backbone(teacher, config, layers)
+    features, _ = _batch(teacher)
+    # The teacher's own blocks, run in the kept order (mask width 8: sentences of 12 tokens cross it).
+    hidden = teacher.embeddings(features["input_ids"])
+    length = features["input_ids"].shape[1]
+    biases = attention_biases(features["attention_mask"], teacher.local_attention // 2)
+    thetas = {"full_attention": teacher.global_rope_theta, "sliding_attention": teacher.local_rope_theta}
+    for index in layers:
+        block = teacher.blocks[index]
+        cos, sin = rotary_cos_sin(length, teacher.head_size, thetas[block.layer_type])
+        hidden = block(hidden, cos, sin, biases[block.layer_type])
+    expected = teacher.final_norm(hidden).numpy()
+    mask = features["attention_mask"][..., None] == 1
+    np.testing.assert_allclose(np.where(mask, student(features).numpy(), 0), np.where(mask, expected, 0),
+                               atol=1e-5)
+
+
+def test_a_layer_subset_without_block_0_is_refused_with_the_reason():
+    from kerastune_nlp.backbones.config import parse_config
+    from kerastune_nlp.distillation.students import choose_layers, subset_config
+
+    config = parse_config(FIXTURES / "modernbert" / "config.json")
+    with pytest.raises(ConfigError, match=r"must keep block 0: ModernBERT's first block has no attention "
+                                          r"LayerNorm \(attn_norm\) while block 2 has one.*\[0, 3\]"):
+        subset_config(config, (2, 3))
+    assert choose_layers(4, 2, None, keep_first=True) == (0, 3)
+    assert choose_layers(4, 3, None, keep_first=True) == (0, 2, 3)
+    assert choose_layers(4, 1, None, keep_first=True) == (0,)

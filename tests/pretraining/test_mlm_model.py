@@ -96,3 +96,66 @@ def test_missing_encoder_weights_are_refused(tiny_bert, tmp_path):
     with pytest.raises(BackboneError, match=r"broken.*model.safetensors' into the 'bert' encoder.*1 missing tensor "
                                             r"\(encoder\.layer\.1\.output\.dense\.weight\)"):
         load_mlm_model(resolve_backbone(str(broken)))
+
+
+@pytest.mark.parametrize("case", ["modernbert-mlm", "modernbert-mlm-biases"])
+def test_modernbert_mlm_logits_match_transformers(case, tmp_path):
+    """ModernBertForMaskedLM fixtures (benchmarks/mlm_head_parity/modernbert_reference.py): `head.dense`
+    (bias only with classifier_bias), activation, `head.norm` (bias only with norm_bias), `decoder` tied to
+    `tok_embeddings` plus `decoder.bias`; logits as PyTorch's within 1e-5 on real tokens (scale ~4.6)."""
+    from pathlib import Path
+
+    from kerastune_nlp.models.backbones import resolve_backbone
+    from kerastune_nlp.pretraining.mlm_model import head_layer_names, load_mlm_model, save_mlm_checkpoint
+
+    folder = Path(__file__).parents[1] / "fixtures" / "encoders" / case
+    loaded = load_mlm_model(resolve_backbone(str(folder)))
+    assert loaded.head == "loaded" and not loaded.missing_head_weights
+    biases = case.endswith("biases")
+    expected = {"head.dense.weight", "head.norm.weight", "decoder.bias"}
+    expected |= {"head.dense.bias", "head.norm.bias"} if biases else set()
+    assert head_layer_names(loaded.model) == expected
+    reference = np.load(folder / "mlm_reference.npz")
+    inputs = {"input_ids": reference["input_ids"], "attention_mask": reference["attention_mask"]}
+    logits = loaded.model(inputs, training=False).numpy()
+    real = reference["attention_mask"] == 1
+    np.testing.assert_allclose(logits[real], reference["logits"][real], atol=1e-5)
+    # Written back in PyTorch naming (the head's own names; the decoder weight stays tied), it loads whole.
+    out = save_mlm_checkpoint(loaded.model, tmp_path / "adapted")
+    again = load_mlm_model(resolve_backbone(str(out)))
+    assert again.head == "loaded"
+    np.testing.assert_array_equal(again.model(inputs, training=False).numpy(), logits)
+
+
+def test_a_bare_modernbert_gets_a_created_head_of_its_own_shape(tiny_modernbert):
+    from kerastune_nlp.models.backbones import resolve_backbone
+    from kerastune_nlp.pretraining.mlm_model import load_mlm_model
+
+    loaded = load_mlm_model(resolve_backbone(str(tiny_modernbert)), seed=0)
+    assert loaded.head == "created"
+    assert sorted(loaded.missing_head_weights) == ["decoder.bias", "head.dense.weight", "head.norm.weight"]
+    inputs = _inputs(loaded.model.backbone_config.vocab_size)
+    assert loaded.model(inputs).shape == (2, 9, loaded.model.backbone_config.vocab_size)
+
+
+def test_a_modernbert_checkpoint_with_an_untied_decoder_is_refused(tmp_path):
+    import shutil
+    from pathlib import Path
+
+    from safetensors.numpy import load_file, save_file
+
+    from kerastune_nlp.errors import BackboneError
+    from kerastune_nlp.models.backbones import resolve_backbone
+    from kerastune_nlp.pretraining.mlm_model import load_mlm_model
+
+    folder = tmp_path / "untied"
+    shutil.copytree(Path(__file__).parents[1] / "fixtures" / "encoders" / "modernbert-mlm", folder)
+    tensors = load_file(str(folder / "model.safetensors"))
+    tensors["decoder.weight"] = tensors["model.embeddings.tok_embeddings.weight"] * 2
+    save_file(tensors, str(folder / "model.safetensors"), metadata={"format": "pt"})
+    with pytest.raises(BackboneError, match=r"untied.*model.safetensors'.*'decoder.weight' differs from the word "
+                                            r"embeddings.*tie_word_embeddings false"):
+        load_mlm_model(resolve_backbone(str(folder)))
+    tensors["decoder.weight"] = tensors["model.embeddings.tok_embeddings.weight"]  # tied, written twice: fine
+    save_file(tensors, str(folder / "model.safetensors"), metadata={"format": "pt"})
+    assert load_mlm_model(resolve_backbone(str(folder))).head == "loaded"
