@@ -130,7 +130,8 @@ def _notes(task, manifest, config, metrics) -> list[str]:
             f"**Head.** kerastune_nlp's head is one Linear layer on the {state}. transformers' head of this "
             f"family has a hidden layer; it is written with weights that compute exactly that Linear head: "
             f"{block.get('head', '')}. The logits equal the run's. Further fine-tuning in PyTorch works, but that "
-            "hidden layer starts from these scaled, paired weights rather than a pretrained pooler.")
+            "hidden layer starts from these scaled, paired weights rather than a pretrained pooler. Run it in "
+            "float32 or bfloat16: in float16 those small scales underflow.")
     if manifest.train.peft == "lora":
         notes.append("**LoRA.** The adapters were merged into the encoder's weights when the run was saved; "
                      "the checkpoint is a plain model.")
