@@ -170,6 +170,12 @@ class NERDataConfig:
             of the first only (scoring always uses the first). Defaults to False.
         tag_scheme: str. "auto", "iob1" or "iob2" (IOB1 is converted to IOB2).
             Defaults to "auto".
+        context_size: int or "auto". Sub-tokens of the same document read on
+            each side of a sentence (FLERT document context); they feed the
+            encoder but are never labelled or scored. Needs `-DOCSTART-`
+            documents; shrinks to fit `max_length`. "auto": a quarter of
+            `max_length` when the training data marks documents, else 0.
+            Defaults to 0 (none).
     """
 
     window_stride: int | None = setting(None, "sub-tokens shared by consecutive windows of a long "
@@ -177,11 +183,26 @@ class NERDataConfig:
     label_all_subtokens: bool = setting(False, "train on every sub-token, not only the first of each word")
     tag_scheme: str = setting("auto", "tag scheme of the files; IOB1 is converted to IOB2",
                               choices=("auto", "iob1", "iob2"))
+    context_size: int | str = setting(0, "sub-tokens of document context on each side of a sentence "
+                                         "(-DOCSTART- documents; never labelled); 'auto': max_length // 4 "
+                                         "when the training data has documents, else 0")
 
     def __post_init__(self):
         if self.window_stride is not None:
             _require(self.window_stride >= 0, "window_stride", self.window_stride, "to be >= 0")
+        if isinstance(self.context_size, str) and self.context_size.strip().isdigit():
+            object.__setattr__(self, "context_size", int(self.context_size))
+        _require(self.context_size == "auto" or (isinstance(self.context_size, int)
+                                                 and not isinstance(self.context_size, bool)
+                                                 and self.context_size >= 0),
+                 "context_size", self.context_size, "to be an int >= 0 or \"auto\"")
         _check_choices(self)
+
+    def resolved_context_size(self, max_length: int, has_documents: bool) -> int:
+        """Sub-tokens of context per side: "auto" is max_length // 4 with documents, else 0."""
+        if self.context_size == "auto":
+            return max_length // 4 if has_documents else 0
+        return self.context_size
 
     def stride(self, max_length: int) -> int:
         """The window overlap in sub-tokens for `max_length`."""

@@ -10,7 +10,7 @@ from kerastune_nlp.cli import build_parser, main
 from kerastune_nlp.cli.flags import SHARED_SECTIONS, flag_name, settings_from_args, task_config_fields, type_name
 from kerastune_nlp.errors import ConfigError
 
-SAMPLE = {"int": "64", "int | None": "64", "float": "0.25", "float | None": "0.25", "str": None, "str | None": None}
+SAMPLE = {"int": "64", "int | None": "64", "int | str": "auto", "float": "0.25", "float | None": "0.25", "str": None, "str | None": None}
 
 
 def _sample(field):

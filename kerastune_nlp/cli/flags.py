@@ -55,6 +55,8 @@ def _converter(field: dataclasses.Field):
             if kind.startswith("float"):
                 return float(text)
         except ValueError:
+            if "str" in kind:  # e.g. `int | str`: a number, or a word such as "auto"
+                return text
             raise argparse.ArgumentTypeError(f"expected a {kind.split(' ')[0]}, got {text!r}") from None
         return text
 

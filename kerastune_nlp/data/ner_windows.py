@@ -7,6 +7,14 @@ word's label; the others are ignored by the loss (-100) unless
 word boundaries into windows that overlap by about `stride` sub-tokens; each
 word is *owned* by exactly one window (the one where it sits farther from a
 cut), and only owned words are scored, so every gold word is scored once.
+
+Document context (FLERT, Schweter & Akbik 2020): with `context_size` N > 0
+and a document key per sentence, a sentence that fits one window also reads
+up to N sub-tokens of its document on each side (the end of the sentences
+before it, the start of those after it), cut at the document's edge and
+shrunk so the window stays within `max_length` (the sentence's own
+sub-tokens come first). Context positions carry IGNORE_INDEX and are never
+scored. A sentence that already needs several windows gets no context.
 """
 
 from __future__ import annotations
@@ -16,6 +24,8 @@ import logging
 from typing import Mapping, Sequence
 
 import numpy as np
+
+from kerastune_nlp.errors import ConfigError
 
 IGNORE_INDEX = -100
 logger = logging.getLogger("kerastune_nlp.data")
@@ -56,6 +66,11 @@ class EncodingStats:
     split_sentences: int
     truncated_words: int
     unknown_words: int
+    # Document context (all 0 without it).
+    context_size: int = 0
+    context_windows: int = 0
+    context_tokens: int = 0
+    context_skipped_split: int = 0
 
 
 class WindowEncoder:
@@ -69,6 +84,9 @@ class WindowEncoder:
         label_to_id: mapping or None. Tag string to id; needed for labels.
         label_all_subtokens: bool. Label every sub-token (continuations of a
             `B-X` word get `I-X`). Defaults to False.
+        context_size: int. Sub-tokens of document context on each side of a
+            sentence (used when `encode` gets `documents`). At most
+            `max_context_size(max_length)`. Defaults to 0 (none).
 
     Example:
     >>> encoder = WindowEncoder(tokenizer, max_length=128, label_to_id=ids)
@@ -82,6 +100,7 @@ class WindowEncoder:
         stride: int = 32,
         label_to_id: Mapping[str, int] | None = None,
         label_all_subtokens: bool = False,
+        context_size: int = 0,
     ):
         self.tokenizer = tokenizer
         self.max_length = max_length
@@ -93,29 +112,60 @@ class WindowEncoder:
         if self.capacity < 1:
             raise ValueError(f"max_length={max_length} leaves no room besides special tokens")
         self.unk_id = tokenizer.unk_token_id if tokenizer.unk_token_id is not None else 0
+        largest = max_context_size(self.capacity)
+        if isinstance(context_size, bool) or not isinstance(context_size, int) or context_size < 0:
+            raise ConfigError(f"Expected `context_size` to be an int >= 0. Received: `context_size`={context_size!r}.")
+        if context_size > largest:
+            raise ConfigError(
+                f"Expected `context_size` (sub-tokens of context on each side) to leave room for the "
+                f"sentence within `max_length`={max_length}. Received: `context_size`={context_size}; "
+                f"the largest that fits is {largest} ((max_length - {max_length - self.capacity} special "
+                f"tokens - 1) // 2). Pass --context-size {largest} or less, or raise --max-length."
+            )
+        self.context_size = context_size
 
     def encode(
         self,
         sentences: Sequence[Sequence[str]],
         tags: Sequence[Sequence[str]] | None = None,
+        documents: Sequence | None = None,
     ) -> tuple[list[Window], EncodingStats]:
-        """Encodes sentences; `tags`, if given, has one tag per word."""
+        """Encodes sentences; `tags`, if given, has one tag per word.
+
+        `documents`, if given (and `context_size` > 0), has one entry per
+        sentence: None (no context), or `(document key, position)` where
+        sentences with equal hashable keys form one document, in the order
+        of `position` (e.g. the file line).
+        """
         if tags is not None and self.label_to_id is None:
             raise ValueError("WindowEncoder needs label_to_id to encode tags")
         word_pieces = self._word_pieces(sentences)
         windows: list[Window] = []
         split = truncated = unknown = 0
-        for index, pieces in enumerate(word_pieces):
+        all_pieces = []
+        for pieces in word_pieces:
             unknown += sum(1 for p in pieces if p is None)
             pieces = [p if p is not None else [self.unk_id] for p in pieces]
             truncated += sum(1 for p in pieces if len(p) > self.capacity)
-            pieces = [p[: self.capacity] for p in pieces]
+            all_pieces.append([p[: self.capacity] for p in pieces])
+        use_context = self.context_size > 0 and documents is not None
+        contexts = self._contexts(all_pieces, documents) if use_context else None
+        context_windows = context_tokens = skipped = 0
+        for index, pieces in enumerate(all_pieces):
             spans = plan_windows([len(p) for p in pieces], self.capacity, self.stride)
             split += len(spans) > 1
             sentence_tags = tags[index] if tags is not None else None
+            left = right = ()
+            if contexts is not None and contexts[index] is not None:
+                if len(spans) > 1:
+                    skipped += 1
+                else:
+                    left, right = self._fit_context(*contexts[index], sum(len(p) for p in pieces))
+                    context_windows += bool(left or right)
+                    context_tokens += len(left) + len(right)
             for start, end, own_start, own_end in spans:
                 windows.append(
-                    self._window(index, pieces, sentence_tags, start, end, own_start, own_end)
+                    self._window(index, pieces, sentence_tags, start, end, own_start, own_end, left, right)
                 )
         if truncated:
             logger.warning(
@@ -131,8 +181,48 @@ class WindowEncoder:
             split_sentences=split,
             truncated_words=truncated,
             unknown_words=unknown,
+            context_size=self.context_size if use_context else 0,
+            context_windows=context_windows,
+            context_tokens=context_tokens,
+            context_skipped_split=skipped,
         )
         return windows, stats
+
+    def _contexts(self, all_pieces, documents):
+        """Per sentence: None, or (sub-tokens before it, sub-tokens after it) in its document (up to N each)."""
+        if len(documents) != len(all_pieces):
+            raise ValueError(f"documents has {len(documents)} entries for {len(all_pieces)} sentences")
+        members: dict = {}
+        for index, document in enumerate(documents):
+            if document is not None:
+                members.setdefault(document[0], []).append((document[1], index))
+        n = self.context_size
+        contexts: list = [None] * len(all_pieces)
+        for ordered in members.values():
+            ordered.sort()
+            flat = [[token for word in all_pieces[index] for token in word] for _, index in ordered]
+            for k, (_, index) in enumerate(ordered):
+                left: list[int] = []
+                for previous in reversed(flat[:k]):
+                    if len(left) >= n:
+                        break
+                    left[:0] = previous
+                right: list[int] = []
+                for following in flat[k + 1:]:
+                    if len(right) >= n:
+                        break
+                    right.extend(following)
+                contexts[index] = (left[max(0, len(left) - n):], right[:n])
+        return contexts
+
+    def _fit_context(self, left, right, centre: int):
+        """Shrinks the context so centre + context fit the window; each side keeps its half or more."""
+        free = self.capacity - centre
+        if len(left) + len(right) > free:
+            keep_left = min(len(left), max(free // 2, free - len(right)))
+            keep_right = min(len(right), free - keep_left)
+            left, right = left[len(left) - keep_left:], right[:keep_right]
+        return tuple(left), tuple(right)
 
     def _word_pieces(self, sentences) -> list[list[list[int] | None]]:
         """Sub-token ids of every word; None for words that yield no sub-token."""
@@ -162,8 +252,8 @@ class WindowEncoder:
             return self.label_to_id.get("I-" + tag[2:], self.label_to_id[tag])
         return self.label_to_id[tag]
 
-    def _window(self, index, pieces, sentence_tags, start, end, own_start, own_end) -> Window:
-        ids = list(self.prefix_ids)
+    def _window(self, index, pieces, sentence_tags, start, end, own_start, own_end, left=(), right=()) -> Window:
+        ids = list(self.prefix_ids) + list(left)
         labels = [IGNORE_INDEX] * len(ids)
         positions, words, ends = [], [], []
         for word in range(start, end):
@@ -177,8 +267,9 @@ class WindowEncoder:
                 tag = sentence_tags[word]
                 labels.append(self.label_to_id[tag])
                 labels.extend([self._continuation_label(tag)] * (len(pieces[word]) - 1))
+        ids.extend(right)
         ids.extend(self.suffix_ids)
-        labels.extend([IGNORE_INDEX] * len(self.suffix_ids))
+        labels.extend([IGNORE_INDEX] * (len(right) + len(self.suffix_ids)))
         return Window(
             sentence_index=index,
             input_ids=np.asarray(ids, dtype=np.int32),
@@ -187,6 +278,11 @@ class WindowEncoder:
             scored_words=np.asarray(words, dtype=np.int32),
             scored_ends=np.asarray(ends, dtype=np.int32),
         )
+
+
+def max_context_size(capacity: int) -> int:
+    """The largest context per side that leaves a one-sub-token sentence room: (capacity - 1) // 2."""
+    return (capacity - 1) // 2
 
 
 def plan_windows(piece_counts: Sequence[int], capacity: int, stride: int):

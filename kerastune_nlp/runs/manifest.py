@@ -148,7 +148,7 @@ def read_manifest(path) -> Manifest:
 
 
 # Settings added after runs were written, with the value those runs were trained with.
-_OLD_DEFAULTS = {"truncation": "head"}
+_OLD_DEFAULTS = {"truncation": "head", "context_size": 0}
 
 
 def _with_old_defaults(task_class, values):

@@ -118,6 +118,13 @@ class Task:
     def fit_state(self, train: Sequence) -> None:
         """Learns what the task needs from the training set (labels, scaling) into `self.state`."""
 
+    def fit_encoding(self, train: Sequence, max_length: int) -> None:
+        """Settles encoding settings that depend on the training data and `max_length` (into `self.state`).
+
+        Runs after `fit_state`, before anything is encoded; what it records
+        is saved with the run, so a reloaded run encodes the same way.
+        """
+
     def input_key(self, example) -> Any:
         """What makes two examples the same input (their label aside), hashable."""
         return repr(example)

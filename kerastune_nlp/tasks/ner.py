@@ -97,22 +97,59 @@ class NERTask(Task):
 
     # -- model -----------------------------------------------------------------
 
-    def _encoder(self, tokenizer, max_length: int):
+    def fit_encoding(self, train, max_length: int) -> None:
+        """Resolves `context_size` ("auto": max_length // 4 with documents, else 0) into the run's state."""
+        documents = len({(s.source, s.document) for s in train if s.document is not None})
+        requested = self.config.context_size
+        resolved = self.config.resolved_context_size(max_length, documents > 0)
+        if requested not in (0, "auto") and not documents:
+            logger.warning(
+                "context_size=%s asks for document context, but the training data marks no documents "
+                "(no -DOCSTART- lines): sentences are encoded without context, as with context_size=0.",
+                requested)
+        if requested != 0:
+            logger.info("document context: context_size=%s -> %d sub-tokens on each side (%d documents in "
+                        "the training data, max_length %d)", requested, resolved, documents, max_length)
+        self.state["context_size"] = resolved
+
+    def context_size(self, max_length: int, examples=()) -> int:
+        """Sub-tokens of document context per side: the run's resolved value, else the config's."""
+        if "context_size" in self.state:
+            size = int(self.state["context_size"])
+        else:
+            size = self.config.resolved_context_size(
+                max_length, any(getattr(s, "document", None) is not None for s in examples))
+        if self.config.context_size == "auto":  # resolved for another max_length (a tuning trial): shrink
+            from kerastune_nlp.data.ner_windows import max_context_size
+
+            size = min(size, max_context_size(max_length - 2))
+        return size
+
+    @staticmethod
+    def document_keys(examples) -> list | None:
+        """`((source, document), line)` per sentence (None outside documents); None when none has one."""
+        keys = [((s.source, s.document), s.line) if getattr(s, "document", None) is not None else None
+                for s in examples]
+        return keys if any(k is not None for k in keys) else None
+
+    def _encoder(self, tokenizer, max_length: int, context_size: int = 0):
         from kerastune_nlp.data.ner_windows import WindowEncoder
 
         return WindowEncoder(
             tokenizer, max_length=max_length, stride=self.config.stride(max_length),
             label_to_id={tag: i for i, tag in enumerate(self.labels)},
-            label_all_subtokens=self.config.label_all_subtokens,
+            label_all_subtokens=self.config.label_all_subtokens, context_size=context_size,
         )
 
     def encode(self, tokenizer, examples, max_length, labelled=True) -> EncodedSplit:
-        encoder = self._encoder(tokenizer, max_length)
+        """Windows of sub-tokens; labelled `Sentence`s in documents also read their document's context."""
         if labelled:
-            windows, stats = encoder.encode([s.tokens for s in examples], [s.tags for s in examples])
+            encoder = self._encoder(tokenizer, max_length, self.context_size(max_length, examples))
+            windows, stats = encoder.encode([s.tokens for s in examples], [s.tags for s in examples],
+                                            documents=self.document_keys(examples))
         else:
-            windows, stats = encoder.encode(examples)
-        return EncodedSplit(windows, None, dataclasses.asdict(stats))
+            windows, stats = self._encoder(tokenizer, max_length).encode(examples)
+        return EncodedSplit(windows, None, _stats_dict(stats))
 
     def build_model(self, backbone, input_names, *, dropout, initializer_range, seed=None):
         from kerastune_nlp.models.token_classifier import build_token_classifier
@@ -159,17 +196,25 @@ class NERTask(Task):
             )
         return words
 
-    def tag_words(self, predictor, word_lists, aggregation: str = "first") -> list[tuple[np.ndarray, np.ndarray]]:
+    def tag_words(self, predictor, word_lists, aggregation: str = "first",
+                  documents=None) -> list[tuple[np.ndarray, np.ndarray]]:
         """`(label ids, probabilities)` per sentence: constrained Viterbi over each word's scores.
 
         Sentences longer than `max_length` sub-tokens are read through
         overlapping windows (`data.ner_windows`), so every word is tagged.
         `aggregation` says how a word's sub-tokens are combined (first, average, max).
+        `documents` (see `document_keys`) adds the run's document context.
         """
         from kerastune_nlp.data.ner_windows import gather_word_logits
         from kerastune_nlp.evaluation.iob_decoding import viterbi_decode_batch
 
-        encoded = self.encode(predictor.tokenizer, word_lists, predictor.max_length, labelled=False)
+        if documents is not None:
+            size = self.context_size(predictor.max_length)
+            encoder = self._encoder(predictor.tokenizer, predictor.max_length, size)
+            rows = encoder.encode(word_lists, documents=documents)[0]
+        else:
+            rows = self.encode(predictor.tokenizer, word_lists, predictor.max_length, labelled=False).rows
+        encoded = EncodedSplit(rows)
         logits = predictor.outputs(encoded.rows)
         word_scores = gather_word_logits(encoded.rows, logits, [len(w) for w in word_lists], aggregation)
         log_probs = [scores - np.logaddexp.reduce(scores, axis=-1, keepdims=True) for scores in word_scores]
@@ -178,6 +223,12 @@ class NERTask(Task):
 
     def predict_ids(self, predictor, word_lists) -> list[np.ndarray]:
         return [ids for ids, _ in self.tag_words(predictor, word_lists)]
+
+    def predict_sentences(self, predictor, examples) -> list[list[str]]:
+        """Tags of labelled `Sentence`s, read with the run's document context (as training encoded them)."""
+        documents = self.document_keys(examples) if self.context_size(predictor.max_length, examples) else None
+        tagged = self.tag_words(predictor, [list(s.tokens) for s in examples], documents=documents)
+        return [[self.labels[int(i)] for i in ids] for ids, _ in tagged]
 
     def predict(self, predictor, inputs, **options) -> list[list[str]]:
         """Tags each word. A string is split into words and punctuation (`split_words`); a list is taken as words."""
@@ -240,14 +291,14 @@ class NERTask(Task):
     def evaluate(self, predictor, examples) -> dict:
         from kerastune_nlp.evaluation.ner_metrics import entity_scores
 
-        predicted = self.predict(predictor, [s.tokens for s in examples])
+        predicted = self.predict_sentences(predictor, examples)
         return entity_scores([s.tags for s in examples], predicted)
 
     def write_reports(self, directory, predictor, examples, scores):
         """Entity-level error analysis of `examples` (see `evaluation.ner_errors`)."""
         from kerastune_nlp.evaluation.ner_errors import write_ner_error_reports
 
-        predicted = self.predict(predictor, [s.tokens for s in examples])
+        predicted = self.predict_sentences(predictor, examples)
         types = sorted({label[2:] for label in self.labels if label != "O"})
         return list(write_ner_error_reports(directory, examples, predicted, types))
 
@@ -331,3 +382,11 @@ class NERTask(Task):
             "word_count": tf.reduce_sum(tf.cast(encoded["word_mask"], tf.int32), axis=1),
         }
 
+
+def _stats_dict(stats) -> dict:
+    """The encoding stats; the context counts only when context was used (so runs without it read as before)."""
+    values = dataclasses.asdict(stats)
+    if not stats.context_size:
+        for key in ("context_size", "context_windows", "context_tokens", "context_skipped_split"):
+            values.pop(key)
+    return values

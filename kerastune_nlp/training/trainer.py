@@ -161,6 +161,7 @@ class Trainer:
         backbones.check_max_length(self.data_config.max_length, backbone_config, self.model_config.backbone)
         tokenizer = backbones.load_tokenizer(resolved.directory, backbone_config.vocab_size)
         self.task.fit_state(splits["train"])
+        self.task.fit_encoding(splits["train"], self.data_config.max_length)
         encoded = {name: self.task.encode(tokenizer, splits[name], self.data_config.max_length)
                    for name in ("train", "dev")}
         logger.info("train: %s", encoded["train"].stats)
