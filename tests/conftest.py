@@ -298,19 +298,7 @@ def tiny_modernbert(tmp_path_factory, test_seed) -> Path:
 @pytest.fixture(scope="session")
 def tiny_modernbert_run(tiny_modernbert, tmp_path_factory):
     """`tiny_modernbert_run(task_name)`: a tiny trained run on `tiny_modernbert`, trained once per session."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("harness", Path(__file__).parent / "tasks" / "test_harness.py")
-    harness = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(harness)
-    runs: dict = {}
-
-    def get(name: str) -> Path:
-        if name not in runs:
-            runs[name] = harness._train(name, tiny_modernbert, tmp_path_factory.mktemp("modernbert_runs") / name).run_dir
-        return runs[name]
-
-    return get
+    return _runs_trained_once(tiny_modernbert, tmp_path_factory, "modernbert_runs")
 
 
 @pytest.fixture(scope="session")
@@ -324,6 +312,11 @@ def tiny_run(tiny_bert, tmp_path_factory):
 
     Shared by the export, inference and serving tests, which only read it.
     """
+    return _runs_trained_once(tiny_bert, tmp_path_factory, "runs")
+
+
+def _runs_trained_once(backbone: Path, tmp_path_factory, folder: str):
+    """`get(task_name)`: the task harness's tiny run on `backbone`, trained at the first call, then reused."""
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("harness", Path(__file__).parent / "tasks" / "test_harness.py")
@@ -333,7 +326,7 @@ def tiny_run(tiny_bert, tmp_path_factory):
 
     def get(name: str) -> Path:
         if name not in runs:
-            runs[name] = harness._train(name, tiny_bert, tmp_path_factory.mktemp("runs") / name).run_dir
+            runs[name] = harness._train(name, backbone, tmp_path_factory.mktemp(folder) / name).run_dir
         return runs[name]
 
     return get
