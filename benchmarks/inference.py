@@ -82,7 +82,7 @@ def torch_twin(predictor):
 
     from kerastune_nlp._tf import keras
     from kerastune_nlp.backbones import families
-    from kerastune_nlp.backbones.checkpoint import save_checkpoint
+    from kerastune_nlp.backbones.encoder import save_checkpoint
 
     backbone = next(layer for layer in predictor.model.layers if families.is_own_encoder(layer))
     head = [layer for layer in predictor.model.layers if isinstance(layer, keras.layers.Dense)][-1]

@@ -11,9 +11,7 @@ transformers PyTorch and `load_encoder` both read.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
-import os
 import re
 from pathlib import Path
 
@@ -21,7 +19,6 @@ from kerastune_nlp.backbones.checkpoint_files import TensorSource
 from kerastune_nlp.backbones.registry import COMMON_HEAD_PREFIXES, EncoderFamily
 from kerastune_nlp.backbones.tensor_layouts import (
     pytorch_shape,
-    pytorch_tensors,
     split_layout,
     to_keras,
 )
@@ -160,61 +157,3 @@ def load_weights(
     report = LoadReport(source.path, model_type, len(plan), tuple(heads), tuple(ignored))
     logger.info("%s", report.summary())
     return report
-
-
-def save_checkpoint(encoder, config, directory) -> Path:
-    """Writes config.json and model.safetensors (PyTorch names and layouts, metadata format "pt").
-
-    The folder loads back with `load_encoder` and with transformers'
-    PyTorch `AutoModel.from_pretrained`.
-
-    Args:
-        encoder: TransformerEncoder. Built.
-        config: dict or EncoderConfig. The config.json content; must describe
-            this encoder (checked: update `num_hidden_layers` for a student).
-        directory: str or Path. Created if needed; files in it are replaced.
-
-    Returns:
-        The directory, as a Path.
-
-    Example:
-    >>> save_checkpoint(encoder, config, "saved_models/my-encoder")  # doctest: +SKIP
-    """
-    from safetensors.numpy import save_file
-
-    from kerastune_nlp.backbones.config import EncoderConfig, parse_config
-    from kerastune_nlp.backbones.registry import get_family
-
-    data = config.to_dict() if isinstance(config, EncoderConfig) else dict(config)
-    parsed = parse_config(data, source="`config`")
-    family = get_family(data["model_type"])
-    if not isinstance(encoder, family.encoder_class):
-        raise BackboneError(
-            f"`config` is a {data['model_type']!r} config but the encoder is a "
-            f"{type(encoder).__name__}. Pass the config the encoder was built from."
-        )
-    expected, actual = family.encoder_kwargs(parsed), encoder.get_config()
-    differ = {k: (v, actual.get(k)) for k, v in expected.items() if actual.get(k) != v}
-    if differ:
-        details = ", ".join(
-            f"{k}: config {a!r}, encoder {b!r}" for k, (a, b) in sorted(differ.items())
-        )
-        raise BackboneError(
-            f"`config` does not describe this encoder ({details}). Update the config (e.g. "
-            "`config.with_num_layers(n)`) to match it."
-        )
-    from kerastune_nlp.backbones.encoder import ensure_built
-
-    ensure_built(encoder)
-    entries = family.weight_map(encoder)
-    check_weight_map(encoder, entries)
-    tensors = pytorch_tensors(entries)
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    weights, partial = directory / "model.safetensors", directory / "model.safetensors.partial"
-    save_file(tensors, str(partial), metadata={"format": "pt"})
-    os.replace(partial, weights)
-    (directory / "config.json").write_text(
-        json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8"
-    )
-    return directory

@@ -40,10 +40,33 @@ _PICKLE_FIX = (
 )
 
 
-def _broken(path: Path, kind: str, error) -> BackboneError:
-    from kerastune_nlp.models.backbones import _broken_weights_error
+def broken_weights_error(path, kind: str, error) -> BackboneError:
+    """The error for a weights file that cannot be read (truncated, wrong format).
 
-    return _broken_weights_error(Path(path), kind, error)
+    `kind` is "a safetensors" or "an HDF5".
+    """
+    path = Path(path)
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(64)
+    except OSError:
+        head = b""
+    fix = ("Re-download it (an interrupted download leaves a short file), "
+           "or re-save the model with `save_pretrained`")
+    if not path.is_file():
+        indexes = sorted(index.name for index in path.parent.glob("*.index.json"))
+        cause = f"is missing (the shard index {' / '.join(indexes) or 'of the folder'} lists it)"
+    elif head.startswith(b"version https://git-lfs"):
+        cause = "is a Git LFS pointer, not the weights"
+        fix = "Run `git lfs pull` in that repository, or re-download it"
+    else:
+        cause = f"is truncated or not {kind} file"
+    # First sentence only: transformers' h5 message goes on to suggest
+    # from_pt=True, which does not apply here.
+    detail = str(error).strip().split(". ")[0].rstrip(".")
+    return BackboneError(
+        f"Cannot read the backbone weights {str(path)!r}: the file {cause} ({detail}). {fix}."
+    )
 
 
 def find_weights_file(directory, *, allow_pickle: bool = False) -> Path:
@@ -206,7 +229,7 @@ def _safetensors(shard: Path):
     try:
         handle = safe_open(str(shard), framework="np")
     except (SafetensorError, OSError) as error:
-        raise _broken(shard, "a safetensors", error) from error
+        raise broken_weights_error(shard, "a safetensors", error) from error
     tf_named = (handle.metadata() or {}).get("format") == "tf"
     reader = _safetensors_reader(handle, shard)
     shapes = {key: tuple(handle.get_slice(key).get_shape()) for key in handle.keys()}
@@ -253,7 +276,7 @@ def _open_h5(path: Path) -> TensorSource:
     try:
         handle = h5py.File(str(path), "r")
     except OSError as error:
-        raise _broken(path, "an HDF5", error) from error
+        raise broken_weights_error(path, "an HDF5", error) from error
     source = TensorSource(path)
     source.from_tf = True
     source._handles.append(handle)

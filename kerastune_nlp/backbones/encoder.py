@@ -1,4 +1,5 @@
-"""Public entry points: `build_encoder` (random init) and `load_encoder` (from a checkpoint).
+"""Public entry points: `build_encoder` (random init), `load_encoder` (from a checkpoint) and
+`save_checkpoint` (to a Hugging Face checkpoint folder).
 
 Example:
 >>> encoder, report = load_encoder("path/to/all-MiniLM-L6-v2")  # doctest: +SKIP
@@ -7,9 +8,12 @@ Example:
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 
-from kerastune_nlp.backbones.checkpoint import LoadReport, load_weights, save_checkpoint
+from kerastune_nlp.backbones.checkpoint import LoadReport, check_weight_map, load_weights
+from kerastune_nlp.backbones.tensor_layouts import pytorch_tensors
 from kerastune_nlp.backbones.checkpoint_files import find_weights_file, open_checkpoint
 from kerastune_nlp.backbones.config import parse_config
 from kerastune_nlp.backbones.initializers import skip_initialization
@@ -106,3 +110,59 @@ def load_encoder(path, *, config=None, use_pooler=False, name=None, dtype=None, 
             encoder = build_encoder(config, name=name, use_pooler=use_pooler, dtype=dtype)
         report = load_weights(encoder, family, source, config.model_type)
     return encoder, report
+
+
+def save_checkpoint(encoder, config, directory) -> Path:
+    """Writes config.json and model.safetensors (PyTorch names and layouts, metadata format "pt").
+
+    The folder loads back with `load_encoder` and with transformers'
+    PyTorch `AutoModel.from_pretrained`.
+
+    Args:
+        encoder: TransformerEncoder. Built.
+        config: dict or EncoderConfig. The config.json content; must describe
+            this encoder (checked: update `num_hidden_layers` for a student).
+        directory: str or Path. Created if needed; files in it are replaced.
+
+    Returns:
+        The directory, as a Path.
+
+    Example:
+    >>> save_checkpoint(encoder, config, "saved_models/my-encoder")  # doctest: +SKIP
+    """
+    from safetensors.numpy import save_file
+
+    from kerastune_nlp.backbones.config import EncoderConfig, parse_config
+    from kerastune_nlp.backbones.registry import get_family
+
+    data = config.to_dict() if isinstance(config, EncoderConfig) else dict(config)
+    parsed = parse_config(data, source="`config`")
+    family = get_family(data["model_type"])
+    if not isinstance(encoder, family.encoder_class):
+        raise BackboneError(
+            f"`config` is a {data['model_type']!r} config but the encoder is a "
+            f"{type(encoder).__name__}. Pass the config the encoder was built from."
+        )
+    expected, actual = family.encoder_kwargs(parsed), encoder.get_config()
+    differ = {k: (v, actual.get(k)) for k, v in expected.items() if actual.get(k) != v}
+    if differ:
+        details = ", ".join(
+            f"{k}: config {a!r}, encoder {b!r}" for k, (a, b) in sorted(differ.items())
+        )
+        raise BackboneError(
+            f"`config` does not describe this encoder ({details}). Update the config (e.g. "
+            "`config.with_num_layers(n)`) to match it."
+        )
+    ensure_built(encoder)
+    entries = family.weight_map(encoder)
+    check_weight_map(encoder, entries)
+    tensors = pytorch_tensors(entries)
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    weights, partial = directory / "model.safetensors", directory / "model.safetensors.partial"
+    save_file(tensors, str(partial), metadata={"format": "pt"})
+    os.replace(partial, weights)
+    (directory / "config.json").write_text(
+        json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+    )
+    return directory

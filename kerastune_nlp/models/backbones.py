@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 
 from kerastune_nlp.backbones import families
+from kerastune_nlp.backbones.checkpoint_files import broken_weights_error
 from kerastune_nlp.errors import (
     BackboneError,
     ConfigError,
@@ -192,7 +193,7 @@ def _safetensors_format(path: Path) -> str:
             with safe_open(str(shard), framework="np") as handle:
                 formats.add((handle.metadata() or {}).get("format"))
         except (SafetensorError, OSError) as error:
-            raise _broken_weights_error(shard, "a safetensors", error) from error
+            raise broken_weights_error(shard, "a safetensors", error) from error
     # Files written by TF `save_pretrained` say "tf"; PyTorch ones "pt" or nothing.
     return "tf-safetensors" if formats == {"tf"} else "pt-safetensors"
 
@@ -211,35 +212,7 @@ def _check_h5(path: Path) -> None:
             with h5py.File(str(shard), "r"):
                 pass
         except OSError as error:
-            raise _broken_weights_error(shard, "an HDF5", error) from error
-
-
-def _broken_weights_error(path: Path, kind: str, error) -> BackboneError:
-    """The error for a weights file that cannot be read (truncated, wrong format).
-
-    `kind` is "a safetensors" or "an HDF5".
-    """
-    try:
-        with open(path, "rb") as handle:
-            head = handle.read(64)
-    except OSError:
-        head = b""
-    fix = ("Re-download it (an interrupted download leaves a short file), "
-           "or re-save the model with `save_pretrained`")
-    if not path.is_file():
-        indexes = sorted(index.name for index in path.parent.glob("*.index.json"))
-        cause = f"is missing (the shard index {' / '.join(indexes) or 'of the folder'} lists it)"
-    elif head.startswith(b"version https://git-lfs"):
-        cause = "is a Git LFS pointer, not the weights"
-        fix = "Run `git lfs pull` in that repository, or re-download it"
-    else:
-        cause = f"is truncated or not {kind} file"
-    # First sentence only: transformers' h5 message goes on to suggest
-    # from_pt=True, which does not apply here.
-    detail = str(error).strip().split(". ")[0].rstrip(".")
-    return BackboneError(
-        f"Cannot read the backbone weights {str(path)!r}: the file {cause} ({detail}). {fix}."
-    )
+            raise broken_weights_error(shard, "an HDF5", error) from error
 
 
 def load_config(resolved: ResolvedBackbone):

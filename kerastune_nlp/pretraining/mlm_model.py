@@ -253,7 +253,7 @@ def save_mlm_checkpoint(model, directory):
     """Writes config.json and model.safetensors: the encoder and the MLM head, PyTorch naming."""
     from safetensors.numpy import load_file, save_file
 
-    from kerastune_nlp.backbones.checkpoint import save_checkpoint
+    from kerastune_nlp.backbones.encoder import save_checkpoint
     from kerastune_nlp.backbones.tensor_layouts import to_pytorch
 
     directory = save_checkpoint(model.encoder, model.backbone_config, directory)

@@ -23,7 +23,7 @@ from kerastune_nlp.backbones.deberta_v2_attention import (
     make_log_bucket_position,
 )
 from kerastune_nlp.backbones.deberta_v2_config import DebertaV2Config
-from kerastune_nlp.backbones.checkpoint import save_checkpoint
+from kerastune_nlp.backbones.encoder import save_checkpoint
 from kerastune_nlp.backbones.config import parse_config, read_config_json
 from kerastune_nlp.backbones.encoder import build_encoder, load_encoder
 from kerastune_nlp.errors import BackboneError, ConfigError

@@ -15,7 +15,7 @@ import pytest
 
 from kerastune_nlp._tf import keras, tf
 from kerastune_nlp.backbones.activations import get_activation
-from kerastune_nlp.backbones.checkpoint import save_checkpoint
+from kerastune_nlp.backbones.encoder import save_checkpoint
 from kerastune_nlp.backbones.checkpoint_files import open_checkpoint
 from kerastune_nlp.backbones.config import parse_config
 from kerastune_nlp.backbones.encoder import build_encoder, load_encoder

@@ -19,7 +19,7 @@ from safetensors.numpy import load_file, save_file
 
 from kerastune_nlp._tf import keras, tf
 from kerastune_nlp.backbones import modernbert
-from kerastune_nlp.backbones.checkpoint import save_checkpoint
+from kerastune_nlp.backbones.encoder import save_checkpoint
 from kerastune_nlp.backbones.config import parse_config, read_config_json
 from kerastune_nlp.backbones.encoder import build_encoder, load_encoder
 from kerastune_nlp.backbones.modernbert_config import ModernBertConfig
