@@ -15,7 +15,7 @@ dataclasses to `run_config.json` and reads them back with `from_dict`.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, ClassVar
 
 from kerastune_nlp.errors import ConfigError
 
@@ -176,7 +176,15 @@ class NERDataConfig:
             documents; shrinks to fit `max_length`. "auto": a quarter of
             `max_length` when the training data marks documents, else 0.
             Defaults to 0 (none).
+        document_column: str or None. In JSON/JSONL files (and hub data
+            sets) of `tokens` + `ner_tags` rows, the key holding each row's
+            document id; rows with the same id form one document, in row
+            order. Defaults to None (CoNLL files mark documents with
+            `-DOCSTART-` lines instead).
     """
+
+    # Settings a search space may vary (`kerastune-nlp tune --space context_size=0,64,128`).
+    TUNABLE: ClassVar[tuple[str, ...]] = ("context_size",)
 
     window_stride: int | None = setting(None, "sub-tokens shared by consecutive windows of a long "
                                               "sentence (default max_length // 4)")
@@ -186,6 +194,8 @@ class NERDataConfig:
     context_size: int | str = setting(0, "sub-tokens of document context on each side of a sentence "
                                          "(-DOCSTART- documents; never labelled); 'auto': max_length // 4 "
                                          "when the training data has documents, else 0")
+    document_column: str | None = setting(None, "key of the document id in JSON/JSONL rows or hub data "
+                                                "(CoNLL files use -DOCSTART- lines)")
 
     def __post_init__(self):
         if self.window_stride is not None:
@@ -232,6 +242,9 @@ class TextDataConfig:
             start, the rest from the end); "auto" is head_tail for single
             texts and longest-first for pairs. Defaults to "auto".
     """
+
+    # Settings a search space may vary (`kerastune-nlp tune --space truncation=head,tail`).
+    TUNABLE: ClassVar[tuple[str, ...]] = ("truncation",)
 
     text_column: str = setting("text", "column/key of the text")
     text_pair_column: str | None = setting(None, "column/key of the second text of a pair task")

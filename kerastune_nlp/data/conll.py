@@ -133,7 +133,7 @@ def read_conll(
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"Expected `{name}` to be an int. Received: `{name}`={value!r}.")
     path = Path(path)
-    lines = _decoded_lines(path, encoding)
+    lines = decoded_lines(path, encoding)
 
     sentences: list[Sentence] = []
     tokens: list[str] = []
@@ -255,17 +255,17 @@ def _layout(fields, token_column, tag_column, path, number, line):
     return count, resolved[0], resolved[1], number
 
 
-def _decoded_lines(path: Path, encoding: str) -> list[str]:
+def decoded_lines(path: Path, encoding: str) -> list[str]:
     """The file's lines without line ends, decoded line by line so errors know the line."""
     if not path.exists():
         raise DataFileNotFoundError(
-            f"Expected an existing CoNLL file. Received: {str(path)!r}, which does not exist "
+            f"Expected an existing data file. Received: {str(path)!r}, which does not exist "
             f"(working directory {os.getcwd()!r}). Check the path."
         )
     if path.is_dir():
         inside = sorted(p.name for p in path.iterdir())[:5]
         raise DataFileNotFoundError(
-            f"Expected a CoNLL file. Received: the directory {str(path)!r} (holding {inside}). "
+            f"Expected a data file. Received: the directory {str(path)!r} (holding {inside}). "
             "Pass one file of it, e.g. its train file."
         )
     try:

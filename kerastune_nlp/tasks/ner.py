@@ -26,7 +26,7 @@ class NERTask(Task):
     """
 
     name = "ner"
-    description = "token classification (NER) on CoNLL files"
+    description = "token classification (NER) on CoNLL or JSON/JSONL token files"
     config_class = NERDataConfig
     monitor = "val_entity_f1"
     mode = "max"
@@ -61,7 +61,15 @@ class NERTask(Task):
 
     def read_file(self, path, data: DataConfig) -> list:
         from kerastune_nlp.data import read_conll
+        from kerastune_nlp.data.token_rows import is_token_rows_file, read_token_rows
 
+        if is_token_rows_file(path):
+            return read_token_rows(path, encoding=data.encoding, tag_scheme=self.config.tag_scheme,
+                                   document_column=self.config.document_column)
+        if self.config.document_column:
+            raise ConfigError(f"`document_column`={self.config.document_column!r} (--document-column) applies to "
+                              f"JSON/JSONL rows and hub data; {str(path)!r} is read as CoNLL, which marks "
+                              "documents with -DOCSTART- lines. Drop --document-column for CoNLL files.")
         return read_conll(path, encoding=data.encoding, tag_scheme=self.config.tag_scheme)
 
     def check_examples(self, examples, split_name) -> None:

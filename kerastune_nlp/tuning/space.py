@@ -31,12 +31,24 @@ from kerastune_nlp.errors import ConfigError
 NOT_TUNABLE = ("strategy", "precision", "deterministic", "checkpoint_every_steps", "keep_optimizer_state",
                "lora_targets")
 # Where each tunable name lives: "train" (TrainConfig), "model" (ModelConfig),
-# "data" (DataConfig: the encoding) or "task" (the sequence tasks' TextDataConfig).
+# "data" (DataConfig: the encoding) or "task" (a task's own config: the
+# settings its config class lists in `TUNABLE`, e.g. `truncation`, `context_size`).
 MODEL_FIELDS = ("dropout",)
 DATA_FIELDS = ("max_length",)
-TASK_FIELDS = ("truncation",)
-SECTION_CLASSES = {"train": cfg.TrainConfig, "model": cfg.ModelConfig, "data": cfg.DataConfig,
-                   "task": cfg.TextDataConfig}
+SECTION_CLASSES = {"train": cfg.TrainConfig, "model": cfg.ModelConfig, "data": cfg.DataConfig}
+
+
+def task_fields() -> dict[str, list]:
+    """Tunable task setting -> the config classes (of registered tasks) that have it."""
+    from kerastune_nlp.tasks import get_task, task_names
+
+    owners: dict[str, list] = {}
+    for name in task_names():
+        config_class = get_task(name).config_class
+        for field in getattr(config_class, "TUNABLE", ()):
+            if config_class not in owners.setdefault(field, []):
+                owners[field].append(config_class)
+    return owners
 
 
 def tunable_fields() -> dict[str, dataclasses.Field]:
@@ -44,12 +56,13 @@ def tunable_fields() -> dict[str, dataclasses.Field]:
     fields = {f.name: f for f in dataclasses.fields(cfg.TrainConfig) if f.name not in NOT_TUNABLE}
     fields.update({f.name: f for f in dataclasses.fields(cfg.ModelConfig) if f.name in MODEL_FIELDS})
     fields.update({f.name: f for f in dataclasses.fields(cfg.DataConfig) if f.name in DATA_FIELDS})
-    fields.update({f.name: f for f in dataclasses.fields(cfg.TextDataConfig) if f.name in TASK_FIELDS})
+    for name, classes in task_fields().items():
+        fields.setdefault(name, {f.name: f for f in dataclasses.fields(classes[0])}[name])
     return fields
 
 
 def section_of(name: str) -> str:
-    for section, names in (("model", MODEL_FIELDS), ("data", DATA_FIELDS), ("task", TASK_FIELDS)):
+    for section, names in (("model", MODEL_FIELDS), ("data", DATA_FIELDS), ("task", task_fields())):
         if name in names:
             return section
     return "train"
@@ -60,6 +73,13 @@ def _kind(name: str) -> str:
     field = tunable_fields()[name]
     annotation = field.type if isinstance(field.type, str) else getattr(field.type, "__name__", str(field.type))
     return annotation.split("|")[0].strip()
+
+
+def _takes_words(name: str) -> bool:
+    """An `int | str` setting (`context_size`: a number or "auto")."""
+    field = tunable_fields()[name]
+    annotation = field.type if isinstance(field.type, str) else str(field.type)
+    return "str" in [part.strip() for part in annotation.split("|")]
 
 
 def _optional(name: str) -> bool:
@@ -134,6 +154,8 @@ def _number(name: str, text: str, where: str):
     text = text.strip()
     if kind == "str":  # "none" is a value of `peft`, not a missing one
         return text
+    if kind == "int" and _takes_words(name) and not text.lstrip("-").replace(".", "", 1).isdigit():
+        return text  # `context_size=auto`: the setting itself says which words it takes
     if text.lower() in ("none", "null"):
         if not _optional(name):
             raise ConfigError(f"`{name}` cannot be None in {where}; it is not an optional setting. "
@@ -240,21 +262,24 @@ def _check(name: str, dimension: Dimension, where: str) -> None:
         if not dimension.values:
             raise ConfigError(f"Expected at least one value for the choice `{name}` in {where}. Received: "
                               f"`{name}`={dimension.values!r}.")
-        if len({type(v) for v in dimension.values}) > 1:
+        if len({type(v) for v in dimension.values}) > 1:  # KerasTuner's Choice holds one type
             raise ConfigError(f"Expected the values of `{name}` in {where} to share one type. Received: "
-                              f"`{name}`={dimension.describe()}.")
+                              f"`{name}`={dimension.describe()}."
+                              + (" `auto` is max_length // 4: list that number instead." if _takes_words(name) else ""))
         values = dimension.values
     else:
         values = (dimension.value,)
     # Each value must be one the config accepts (dropout < 1, warmup < 1, ...),
     # so a bad space fails now instead of as failed trials.
-    config_class = SECTION_CLASSES[section_of(name)]
+    section = section_of(name)
+    config_classes = task_fields()[name] if section == "task" else [SECTION_CLASSES[section]]
     for value in values:
-        try:
-            config_class(**{name: value})
-        except ConfigError as error:
-            raise ConfigError(f"`{name}`={dimension.describe()} in {where} allows a value the setting "
-                              f"refuses: {error}") from None
+        for config_class in config_classes:
+            try:
+                config_class(**{name: value})
+            except ConfigError as error:
+                raise ConfigError(f"`{name}`={dimension.describe()} in {where} allows a value the setting "
+                                  f"refuses: {error}") from None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -330,11 +355,15 @@ def apply_encoding(values: Mapping, data: cfg.DataConfig, task_config):
 
 def check_task_fields(space: "SearchSpace", task) -> None:
     """Task settings in the space must exist for this task (NER has no `truncation`)."""
-    have = {f.name for f in dataclasses.fields(task.config)} if dataclasses.is_dataclass(task.config) else set()
+    from kerastune_nlp.tasks import get_task, task_names
+
+    have = set(getattr(type(task.config), "TUNABLE", ()))
     for name in space.dimensions:
         if section_of(name) == "task" and name not in have:
-            raise ConfigError(f"`{name}` is a setting of the sequence tasks (classification, multilabel, "
-                              f"regression); the {task.name!r} task has none. Drop `{name}` from the search space.")
+            owners = [n for n in task_names() if name in getattr(get_task(n).config_class, "TUNABLE", ())]
+            raise ConfigError(f"`{name}` is a setting of the {', '.join(owners)} task"
+                              f"{'s' if len(owners) > 1 else ''}; the {task.name!r} task has none. "
+                              f"Drop `{name}` from the search space.")
 
 
 def _section_values(values: Mapping, section: str) -> dict:

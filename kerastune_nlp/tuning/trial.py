@@ -173,6 +173,7 @@ class TrialRunner:
         if key not in self._encodings:
             backbones.check_max_length(data.max_length, base.backbone_config, self.settings.base_model.backbone)
             task = type(base.task)(task_settings, dict(base.task.state))
+            task.fit_encoding(base.splits["train"], data.max_length)  # e.g. this trial's context_size
             encoded = {name: task.encode(base.tokenizer, base.splits[name], data.max_length)
                        for name in ("train", "dev")}
             logger.info("encoded for max_length %d, %s: train %s", data.max_length,
@@ -206,6 +207,8 @@ class TrialRunner:
             built, history_epochs, stopper, prepared = self._train(trial_id, values, folder)
             record["encoding"] = {"max_length": prepared.data_config.max_length,
                                   "truncation": prepared.task.truncation, **prepared.encoded["train"].stats}
+            if "context_size" in prepared.task.state:
+                record["encoding"]["context_size"] = prepared.task.state["context_size"]
             record.update(self._score(history_epochs, stopper))
             record["fit_seconds"] = round(getattr(built, "fit_seconds", 0.0), 2)
         except TrialFailed as failure:

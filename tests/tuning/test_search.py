@@ -165,7 +165,40 @@ def test_max_length_and_truncation_are_searched_with_one_encoding_each(tiny_bert
 def test_truncation_is_refused_for_a_task_without_it(tiny_bert, tmp_path):
     from kerastune_nlp.errors import ConfigError
 
-    with pytest.raises(ConfigError, match=r"`truncation` is a setting of the sequence tasks.*the 'ner' task has "
+    with pytest.raises(ConfigError, match=r"`truncation` is a setting of the classification, multilabel, regression tasks; the 'ner' task has "
                                           r"none\. Drop `truncation` from the search space"):
         tune("ner", search_dir=tmp_path / "s", space={"truncation": ["head", "tail"]}, **_configs(tiny_bert))
     assert not (tmp_path / "s").exists()
+
+
+def test_context_size_is_searched_for_ner_with_one_encoding_each(tiny_bert, tmp_path):
+    from pathlib import Path
+
+    from kerastune_nlp.data import read_conll
+    from kerastune_nlp.data.document_split import split_by_document
+
+    wikigold = Path(__file__).resolve().parents[3] / "shared" / "data" / "wikigold" / "wikigold.conll.txt"
+    articles = [s for s in read_conll(wikigold) if s.document < 8]
+    (train, dev), _ = split_by_document(articles, (0.75, 0.25), 0, "wikigold")
+    result = tune("ner", train, dev, search_dir=tmp_path / "search", max_trials=3, tuner="random",
+                  use_default_space=False, space={"context_size": "0,4,16", "epochs": 1, "learning_rate": 1e-3},
+                  task_config=kt.NERDataConfig(), retrain_best=True, output_dir=tmp_path / "best",
+                  **{**_configs(tiny_bert), "data_config": kt.DataConfig(max_length=64)})
+    assert {t["status"] for t in result.trials} == {"completed"}
+    sizes = {t["hyperparameters"]["context_size"]: t["encoding"] for t in result.trials}
+    assert set(sizes) == {0, 4, 16}
+    assert sizes[0]["context_size"] == 0 and sizes[0].get("context_windows", 0) == 0
+    assert sizes[4]["context_size"] == 4 and sizes[16]["context_size"] == 16
+    assert 0 < sizes[4]["context_windows"] and sizes[4]["context_tokens"] < sizes[16]["context_tokens"]
+    manifest = json.loads((tmp_path / "best" / "run_config.json").read_text())
+    assert manifest["task_config"]["context_size"] == result.best["hyperparameters"]["context_size"]
+
+
+def test_context_size_auto_is_a_fixed_value_and_cannot_mix_with_numbers():
+    from kerastune_nlp.errors import ConfigError
+    from kerastune_nlp.tuning.space import Fixed, parse_dimension
+
+    assert parse_dimension("context_size", "auto") == Fixed("auto")
+    with pytest.raises(ConfigError, match=r"values of `context_size` in the search space to share one type\. "
+                                          r"Received: `context_size`=0,auto\. `auto` is max_length // 4"):
+        parse_dimension("context_size", "0,auto")
