@@ -39,7 +39,7 @@ import tempfile
 import time
 from pathlib import Path
 
-WIKIGOLD = "/work/shared/data/wikigold/wikigold.conll.txt"
+WIKIGOLD = str(Path(__file__).resolve().parents[2] / "shared" / "data" / "wikigold" / "wikigold.conll.txt")
 
 
 def wnut_comparison(max_length: int) -> dict:

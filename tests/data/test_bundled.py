@@ -9,7 +9,8 @@ import kerastune_nlp
 from kerastune_nlp.data import LabelMap, bundled, bundled_wnut17, read_conll
 from kerastune_nlp.errors import DataFileNotFoundError
 
-SOURCE = Path("/work/shared/data/wnut17")
+# The shared data sets sit beside the repository (../shared/data).
+SOURCE = Path(__file__).resolve().parents[3] / "shared" / "data" / "wnut17"
 SOURCE_NAMES = {"train": "wnut17train.conll", "dev": "emerging.dev.conll", "test": "emerging.test.annotated"}
 WNUT_TYPES = ("corporation", "creative-work", "group", "location", "person", "product")
 

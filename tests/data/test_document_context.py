@@ -3,6 +3,7 @@
 import json
 import logging
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,7 +18,8 @@ from kerastune_nlp.models.backbones import load_tokenizer
 from kerastune_nlp.tasks.ner import NERTask
 
 LABELS = {"O": 0, "B-x": 1, "I-x": 2}
-WIKIGOLD = "/work/shared/data/wikigold/wikigold.conll.txt"
+# The shared data sets sit beside the repository (../shared/data).
+WIKIGOLD = Path(__file__).resolve().parents[3] / "shared" / "data" / "wikigold" / "wikigold.conll.txt"
 
 
 def _sentence(text, document, line, source="f.conll"):
