@@ -33,7 +33,7 @@ from kerastune_nlp.config import (  # noqa: E402
     TrainConfig,
 )
 
-__version__ = "0.2.0"
+from kerastune_nlp.version import __version__  # noqa: E402  (re-exported)
 
 _LAZY = {
     "train": "kerastune_nlp.training.trainer",

@@ -89,7 +89,7 @@ def data_with_absolute_paths(data: dict) -> dict:
 
 def write_manifest(layout: RunLayout, manifest: Manifest) -> None:
     """Writes the manifest last, listing every other file of the run."""
-    from kerastune_nlp import __version__
+    from kerastune_nlp.version import __version__
 
     manifest.package_version = __version__
     manifest.files = [f for f in file_list(layout.root) if f not in layout.staging_only
