@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from kerastune_nlp.tasks import register_task
+from kerastune_nlp.tasks.base import DevScore
 from kerastune_nlp.tasks.text import TextTask
 
 
@@ -46,13 +47,9 @@ class MultiLabelTask(TextTask):
 
         return lambda y_true, student, teacher: tf.reduce_mean(sigmoid_distillation(student, teacher, temperature))
 
-    def validation(self, predictor, dev, dev_encoded):
-        from kerastune_nlp.training.callbacks import DevScoreCallback
-
-        callbacks, data = super().validation(predictor, dev, dev_encoded)
-        score = DevScoreCallback(lambda: self.evaluate(predictor, dev),
-                                 lambda s: {"val_micro_f1": s["micro"]["f1"]}, "dev micro F1")
-        return callbacks + [score], data
+    def dev_score(self, predictor, dev):
+        return DevScore(lambda: self.evaluate(predictor, dev), lambda s: {"val_micro_f1": s["micro"]["f1"]},
+                        "dev micro F1")
 
     def after_fit(self, predictor, dev) -> None:
         from kerastune_nlp.evaluation import classification_metrics as cm

@@ -188,14 +188,14 @@ class TextTask(Task):
         return build_sequence_classifier(backbone, input_names, self.num_outputs(), dropout=dropout,
                                          initializer_range=initializer_range, seed=seed)
 
-    def validation(self, predictor, dev, dev_encoded):
+    def validation_data(self, predictor, dev_encoded):
         from kerastune_nlp._tf import tf
         from kerastune_nlp.data.batching import make_eval_dataset
 
         dataset, order = make_eval_dataset(dev_encoded.rows, predictor.input_names, predictor.pad_id,
                                            predictor.batch_size)
         labels = tf.data.Dataset.from_tensor_slices(dev_encoded.targets[order]).batch(predictor.batch_size)
-        return [], tf.data.Dataset.zip((dataset, labels))
+        return tf.data.Dataset.zip((dataset, labels))
 
     # -- outputs ---------------------------------------------------------------
 
