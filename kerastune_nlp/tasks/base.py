@@ -87,6 +87,9 @@ class Task:
     mode: ClassVar[str] = "min"
     # How many predictions `predict` returns per input for the CLI's --top-k.
     supports_top_k: ClassVar[bool] = False
+    # `entities()` returns spans (with an `aggregation` rule): the CLI's --aggregation
+    # and the server's :entities method apply.
+    has_entities: ClassVar[bool] = False
     # The task's default training recipe: TrainConfig fields that differ from
     # TrainConfig's own defaults, chosen by measurement (README, "Default
     # recipes"). Flags, config files and an explicit TrainConfig override it.

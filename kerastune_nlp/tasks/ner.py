@@ -30,6 +30,7 @@ class NERTask(Task):
     config_class = NERDataConfig
     monitor = "val_entity_f1"
     mode = "max"
+    has_entities = True
 
     # -- data ------------------------------------------------------------------
 
