@@ -12,7 +12,7 @@ import kerastune_nlp as kt
 from kerastune_nlp.errors import ConfigError, RunDirectoryError
 from kerastune_nlp.export.exporter import export_run
 
-from tests.tasks import harness  # noqa: E402
+from tests.tasks import harness
 
 # `sharpened_run`: a tiny run whose answers differ from text to text (see its docstring).
 _client_spec = importlib.util.spec_from_file_location("serving_client_tests",

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.tasks import harness  # noqa: E402
+from tests.tasks import harness
 
 
 @pytest.mark.slow  # trains two tiny ModernBERT runs, exports one, starts two servers (about 60 s)

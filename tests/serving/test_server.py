@@ -25,7 +25,6 @@ from kerastune_nlp.serving.background import serve_in_background
 from kerastune_nlp.serving.batching import Batcher
 from kerastune_nlp.serving.registry import _call_predictor
 
-from tests.tasks import harness  # noqa: E402
 _client_spec = importlib.util.spec_from_file_location("serving_client_tests", Path(__file__).parent / "test_client.py")
 client_tests = importlib.util.module_from_spec(_client_spec)
 _client_spec.loader.exec_module(client_tests)
