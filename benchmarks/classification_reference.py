@@ -64,12 +64,12 @@ def run_pytorch(args, splits, output: Path) -> dict:
     from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding,
                               Trainer, TrainingArguments, set_seed)
 
-    from kerastune_nlp.data.text_readers import label_set
     from kerastune_nlp.models.backbones import resolve_backbone
+    from kerastune_nlp.tasks import get_task
 
     started = time.perf_counter()
     set_seed(args.seed)
-    names = label_set(splits["train"], "classification")
+    names = get_task("classification")().label_set(splits["train"])
     index = {n: i for i, n in enumerate(names)}
     directory = str(resolve_backbone(args.backbone).directory)
     tokenizer = AutoTokenizer.from_pretrained(directory)

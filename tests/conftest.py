@@ -317,16 +317,13 @@ def tiny_run(tiny_bert, tmp_path_factory):
 
 def _runs_trained_once(backbone: Path, tmp_path_factory, folder: str):
     """`get(task_name)`: the task harness's tiny run on `backbone`, trained at the first call, then reused."""
-    import importlib.util
+    from tests.tasks.harness import train_tiny
 
-    spec = importlib.util.spec_from_file_location("harness", Path(__file__).parent / "tasks" / "test_harness.py")
-    harness = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(harness)
     runs: dict = {}
 
     def get(name: str) -> Path:
         if name not in runs:
-            runs[name] = harness._train(name, backbone, tmp_path_factory.mktemp(folder) / name).run_dir
+            runs[name] = train_tiny(name, backbone, tmp_path_factory.mktemp(folder) / name).run_dir
         return runs[name]
 
     return get

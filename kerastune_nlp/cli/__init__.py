@@ -116,7 +116,7 @@ def _predict(args) -> None:
     predictor = load_predictor(args.run)
     task = predictor.task
     options = {"top_k": args.top_k} if task.supports_top_k and args.top_k else {}
-    if task.name == "ner" and args.format == "jsonl":
+    if task.has_entities and args.format == "jsonl":
         options = {"aggregation": args.aggregation}
     filled = [t for t in texts if t]
     if args.format == "jsonl":

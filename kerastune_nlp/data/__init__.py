@@ -1,5 +1,8 @@
-"""Data: CoNLL reading and writing, label maps, bundled and hub data sets,
-sub-word alignment with windows, and tf.data batching."""
+"""Data: CoNLL reading and writing, labelled texts from files and data sets, the one hub gateway
+(`hub`), label maps, bundled data, sub-word alignment with windows, and tf.data batching.
+
+Nothing here knows a task by name: task rules (how a label is written, how
+splits are stratified) come in as plain callables from `tasks/`."""
 
 from kerastune_nlp.data.bundled import bundled_wnut17
 from kerastune_nlp.data.conll import Sentence, read_conll, write_conll

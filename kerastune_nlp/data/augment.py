@@ -22,7 +22,7 @@ import re
 from pathlib import Path
 from typing import Callable, Mapping, Sequence, Union
 
-from kerastune_nlp.data.text_readers import TextExample
+from kerastune_nlp.data.text_examples import TextExample
 from kerastune_nlp.errors import (
     ConfigError,
     DataFileNotFoundError,

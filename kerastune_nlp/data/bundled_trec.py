@@ -53,13 +53,13 @@ def load_bundled_trec(label_names: bool = True) -> dict[str, list]:
     >>> len(splits["train"]), len(splits["test"])
     (5452, 500)
     """
-    from kerastune_nlp.data.text_readers import read_text_file
+    from kerastune_nlp.data.text_files import read_text_file
 
     splits = {}
     for split, path in bundled_trec().items():
-        examples, _ = read_text_file(
-            path, file_format="label_text", encoding=TREC_ENCODING, empty="error"
-        )
+        # `LABEL text` lines: the label is the line's first word, never empty.
+        examples, _ = read_text_file(path, parse_label=lambda value, where, column: value,
+                                     file_format="label_text", encoding=TREC_ENCODING, empty="error")
         if label_names:
             examples = [dataclasses.replace(e, label=TREC_LABEL_NAMES[e.label]) for e in examples]
         splits[split] = examples

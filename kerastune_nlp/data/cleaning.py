@@ -16,7 +16,7 @@ import re
 import unicodedata
 from typing import Callable, Sequence, Union
 
-from kerastune_nlp.data.text_readers import TextExample
+from kerastune_nlp.data.text_examples import TextExample
 from kerastune_nlp.errors import ConfigError
 
 logger = logging.getLogger("kerastune_nlp.data")

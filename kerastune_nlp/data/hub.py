@@ -1,15 +1,22 @@
-"""NER data sets from the Hugging Face hub, through the `datasets` library."""
+"""The one gateway to `datasets` and the Hugging Face hub: every `datasets.load_dataset` call goes through here.
+
+Offline mode (HF_DATASETS_OFFLINE or HF_HUB_OFFLINE, set before or after
+`datasets` was imported) is honoured on every path: only the cache is read.
+Otherwise the hub is probed first, so a machine without network fails in
+about a second instead of retrying for half a minute. Every caller gets the
+same messages, ending with its own `fix`.
+"""
 
 from __future__ import annotations
 
-import importlib
-
 import contextlib
+import importlib
 import logging
 import os
+from pathlib import Path
 
 from kerastune_nlp.data.conll import Sentence, is_valid_tag, to_iob2
-from kerastune_nlp.errors import ConfigError, DataFormatError, HubUnavailableError
+from kerastune_nlp.errors import ConfigError, DataFileNotFoundError, DataFormatError, HubUnavailableError
 
 logger = logging.getLogger("kerastune_nlp.data")
 
@@ -24,6 +31,121 @@ CONLL2003_HUB_ID = "lhoestq/conll2003"
 HUB_ALIASES = {"conll2003": CONLL2003_HUB_ID}
 _SPLITS = {"train": "train", "validation": "dev", "dev": "dev", "test": "test"}
 _TRUE = {"1", "ON", "YES", "TRUE"}  # how datasets and huggingface_hub read these variables
+_CONLL_FIX = "Pass local CoNLL files with --train/--dev/--test instead."
+# Local files `datasets` reads as one split, by suffix.
+LOADERS = {
+    ".csv": ("csv", {}),
+    ".tsv": ("csv", {"sep": "\t"}),
+    ".json": ("json", {}),
+    ".jsonl": ("json", {}),
+    ".ndjson": ("json", {}),
+    ".parquet": ("parquet", {}),
+    ".arrow": ("arrow", {}),
+}
+
+
+def import_datasets(fix: str):
+    try:
+        import datasets
+    except ImportError as error:  # pragma: no cover - datasets is a core dependency
+        from kerastune_nlp.errors import MissingDependencyError
+
+        raise MissingDependencyError(
+            f"Loading data sets needs the `datasets` package. Received: it is not installed. Run `pip install "
+            f"datasets`. {fix}"
+        ) from error
+    return datasets
+
+
+def load_from_hub(hub_id: str, *, received: str, fix: str, script_fix: str | None = None, cache_dir=None,
+                  **options):
+    """`datasets.load_dataset(hub_id, ...)` from the hub or, offline, from the cache only.
+
+    Args:
+        hub_id: str. "owner/name" on the hub.
+        received: str. How the user named it, for messages, e.g. "`name`='conll2003'".
+        fix: str. What to do instead, ending every message.
+        script_fix: str or None. The fix when the repository holds only a
+            loading script. Defaults to `fix`.
+        cache_dir: str or None. The `datasets` cache. Defaults to its own.
+        **options: passed on (`split`, `name`, `data_files`).
+    """
+    datasets = import_datasets(fix)
+    offline = _offline_requested()
+    if not offline:
+        _check_reachable(hub_id, received, fix)
+    try:
+        with _offline_mode(offline):
+            return datasets.load_dataset(hub_id, cache_dir=cache_dir, **options)
+    except RuntimeError as error:
+        if "scripts are no longer supported" not in str(error):
+            raise
+        raise ConfigError(
+            f"Expected a hub data set stored as data files. Received: {received}, whose repository {hub_id!r} "
+            f"holds a loading script, which datasets 4 and later no longer run. {script_fix or fix}"
+        ) from error
+    except ValueError as error:
+        split = options.get("split")
+        if split and ("Unknown split" in str(error) or "Bad split" in str(error)):
+            raise ConfigError(
+                f"The data set {hub_id!r} has no split {split!r} ({error}). Received: `split`={split!r}."
+            ) from None
+        raise ConfigError(
+            f"Could not load the data set {hub_id!r}: {str(error)[:300]}. Received: {received}. {fix}"
+        ) from error
+    except (ConnectionError, OSError) as error:
+        # Offline and not cached: ConnectionError (OfflineModeIsEnabled) in datasets 5,
+        # DatasetNotFoundError (a FileNotFoundError) or LocalEntryNotFoundError; a failed
+        # download mid-way: an OSError.
+        reason = "offline mode is on and it is not in the datasets cache" if offline else "download failed"
+        raise HubUnavailableError(
+            f"Could not download the data set {hub_id!r} from the Hugging Face hub ({reason}: "
+            f"{type(error).__name__}: {str(error)[:200]}). Received: {received}. {fix} Or run once with network "
+            "access to fill the cache."
+        ) from error
+
+
+def load_split(name: str, split: str, *, config_name=None, data_files=None, cache_dir=None, fix: str):
+    """One split of a local data file (the file is the split), a local folder, or a hub data set."""
+    datasets = import_datasets(fix)
+    path = Path(name).expanduser()
+    # A hub id is "name" or "owner/name"; anything else path-like is meant to be local.
+    looks_local = (path.exists() or name.startswith((".", "~", "/")) or "\\" in name or name.count("/") > 1
+                   or path.suffix.lower() in LOADERS)
+    if not looks_local:
+        options = {"name": config_name} if config_name else {}
+        return load_from_hub(name, received=f"`name_or_path`={name!r}", fix=fix, cache_dir=cache_dir, split=split,
+                             data_files=data_files, **options)
+    if not path.exists():
+        raise DataFileNotFoundError(f"Data file or folder not found: {name!r}. Check the path.")
+    kwargs = {}
+    if path.is_file():
+        if path.suffix.lower() not in LOADERS:
+            raise ConfigError(
+                f"Cannot tell how to load {name!r} from its suffix. Expected one of {sorted(LOADERS)}. "
+                'For `LABEL text` lines use read_text_file(path, file_format="label_text").'
+            )
+        if data_files is not None or config_name:
+            raise ConfigError(
+                f"{name!r} is a single file, which is itself the split asked for: `data_files` and "
+                "`config_name` apply to hub ids and folders only. Received: "
+                f"`data_files`={data_files!r}, `config_name`={config_name!r}."
+            )
+        builder, kwargs = LOADERS[path.suffix.lower()]
+        base = split.split("[")[0]  # "train[:10%]" slices the file loaded as "train"
+        args, data_files = (builder,), {base: str(path)}
+    else:
+        args = (str(path),) + ((config_name,) if config_name else ())
+    try:
+        return datasets.load_dataset(*args, split=split, data_files=data_files, cache_dir=cache_dir, **kwargs)
+    except ValueError as error:
+        if "Unknown split" in str(error) or "Bad split" in str(error):
+            raise ConfigError(
+                f"The data set {name!r} has no split {split!r} ({error}). Received: `split`={split!r}."
+            ) from None
+        raise DataFormatError(f"{name}: `datasets` could not read it ({error}).") from error
+    except (ConnectionError, OSError) as error:
+        raise DataFormatError(f"{name}: `datasets` could not read it ({type(error).__name__}: {error}).") from error
 
 
 def load_hub_conll(name: str = "conll2003", *, cache_dir=None) -> dict[str, list[Sentence]]:
@@ -32,9 +154,7 @@ def load_hub_conll(name: str = "conll2003", *, cache_dir=None) -> dict[str, list
     Rows need `tokens` (strings) and `ner_tags` (integers with ClassLabel
     names, or tag strings); tags come back in IOB2. Split "validation" is
     returned as "dev". Offline (HF_DATASETS_OFFLINE=1 or HF_HUB_OFFLINE=1) only
-    the `datasets` cache is used; otherwise the hub is probed first so a
-    machine without network fails in about a second instead of retrying for
-    half a minute.
+    the `datasets` cache is used.
 
     Args:
         name: str. "conll2003" (loads `CONLL2003_HUB_ID`) or a hub id such as
@@ -49,49 +169,14 @@ def load_hub_conll(name: str = "conll2003", *, cache_dir=None) -> dict[str, list
     >>> sorted(splits), splits["train"][0].tags[:2]
     (['dev', 'test', 'train'], ('B-ORG', 'O'))
     """
-    try:
-        import datasets
-    except ImportError as error:  # pragma: no cover - datasets is a core dependency
-        from kerastune_nlp.errors import MissingDependencyError
-
-        raise MissingDependencyError(
-            "Loading hub data sets needs the `datasets` package. Received: it is not installed. "
-            "Run `pip install datasets`, or pass local CoNLL files with --train/--dev/--test."
-        ) from error
-
     if not isinstance(name, str) or not name.strip():
         raise ConfigError(f"Expected a hub data set name such as \"conll2003\". Received: `name`={name!r}.")
     hub_id = HUB_ALIASES.get(name, name)
-    offline = _offline_requested()
-    if not offline:
-        _check_reachable(hub_id, name)
-    try:
-        with _offline_mode(offline):
-            loaded = datasets.load_dataset(hub_id, cache_dir=cache_dir)
-    except RuntimeError as error:
-        if "scripts are no longer supported" not in str(error):
-            raise
-        raise ConfigError(
-            f"Expected a hub data set stored as data files. Received: `name`={name!r}, whose "
-            f"repository {hub_id!r} holds a loading script, which datasets 4 and later no longer "
-            "run. Use a copy stored as parquet (name=\"conll2003\" loads "
-            f"{CONLL2003_HUB_ID!r}), or local CoNLL files with --train/--dev/--test."
-        ) from error
-    except (ConnectionError, OSError) as error:
-        # Offline and not cached: ConnectionError (OfflineModeIsEnabled) in
-        # datasets 5; a failed download mid-way: an OSError.
-        reason = "offline mode is on and it is not in the datasets cache" if offline else "download failed"
-        raise HubUnavailableError(
-            f"Could not download the data set {hub_id!r} from the Hugging Face hub ({reason}: "
-            f"{type(error).__name__}: {str(error)[:200]}). Received: `name`={name!r}. Pass local "
-            "CoNLL files with --train/--dev/--test instead, or run once with network access "
-            "to fill the cache."
-        ) from error
-    except ValueError as error:
-        raise ConfigError(
-            f"Could not load the data set {hub_id!r}: {str(error)[:300]}. Received: `name`={name!r}. "
-            "Pick a token-classification data set with one configuration, or use local files."
-        ) from error
+    loaded = load_from_hub(
+        hub_id, received=f"`name`={name!r}", fix=_CONLL_FIX, cache_dir=cache_dir,
+        script_fix=f'Use a copy stored as parquet (name="conll2003" loads {CONLL2003_HUB_ID!r}), or local CoNLL '
+                   "files with --train/--dev/--test.",
+    )
     return _to_sentences(loaded, hub_id)
 
 
@@ -188,7 +273,7 @@ def _network_errors() -> tuple[type[BaseException], ...]:
     return errors
 
 
-def _check_reachable(hub_id: str, name: str) -> None:
+def _check_reachable(hub_id: str, received: str, fix: str) -> None:
     """Fails in about a second when the hub cannot be reached (datasets would retry ~25 s)."""
     from huggingface_hub import HfApi
     from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
@@ -197,20 +282,17 @@ def _check_reachable(hub_id: str, name: str) -> None:
         HfApi().dataset_info(hub_id, timeout=10)
     except GatedRepoError as error:
         raise HubUnavailableError(
-            f"The data set {hub_id!r} is gated on the Hugging Face hub. Received: `name`={name!r}. "
-            "Accept its terms on the hub and log in (`hf auth login`), or pass local CoNLL files "
-            "with --train/--dev/--test."
+            f"The data set {hub_id!r} is gated on the Hugging Face hub. Received: {received}. Accept its terms "
+            f"on the hub and log in (`hf auth login`). {fix}"
         ) from error
     except RepositoryNotFoundError as error:
         raise ConfigError(
-            f"Expected a data set that exists on the Hugging Face hub. Received: `name`={name!r} "
-            f"({hub_id!r} was not found). Check the id (owner/name), or pass local CoNLL files "
-            "with --train/--dev/--test."
+            f"Expected a data set that exists on the Hugging Face hub. Received: {received} ({hub_id!r} was not "
+            f"found). Check the id (owner/name). {fix}"
         ) from error
     except _network_errors() as error:
         raise HubUnavailableError(
             f"Could not download the data set {hub_id!r}: the Hugging Face hub cannot be reached "
-            f"({type(error).__name__}). Received: `name`={name!r}. Pass local CoNLL files with "
-            "--train/--dev/--test instead (or set HF_DATASETS_OFFLINE=1 to use a copy already "
-            "in the datasets cache)."
+            f"({type(error).__name__}). Received: {received}. {fix} To use a copy already in the datasets cache, "
+            "set HF_DATASETS_OFFLINE=1."
         ) from error

@@ -5,46 +5,46 @@ from __future__ import annotations
 import math
 import random
 from collections import defaultdict
-from typing import Sequence
+from typing import Callable, Sequence
 
-from kerastune_nlp.data.text_readers import TASKS, TextExample, infer_task
+from kerastune_nlp.data.text_examples import TextExample
 from kerastune_nlp.errors import ConfigError, LabelError
 
 NO_LABEL = "<no label>"
+# examples, number of parts -> {stratum: its examples}; a task's `strata` picks one.
+Strata = Callable[[list, int], dict]
 
 
 def stratified_split(
     examples: Sequence[TextExample],
     ratios: Sequence[float] = (0.7, 0.15, 0.15),
     seed: int = 42,
-    task: str | None = None,
-    *,
-    regression_bins: int = 4,
+    strata: Strata | None = None,
 ) -> tuple[list[TextExample], ...]:
     """Splits into `len(ratios)` parts, keeping each stratum's share in each part.
 
-    Strata: the label (classification), the first label as written
-    (multi-label; `NO_LABEL` for an empty label set), or quantile bins of the
-    target (regression; bins of equal count by rank, so ties cannot empty a
-    bin). Every stratum appears in every part, so each needs at least
-    `len(ratios)` examples; within a stratum, part sizes follow the ratios by
-    largest remainder.
+    Strata come from `strata`: `by_label` (a class per example),
+    `by_first_label` (the first of several labels as written; `NO_LABEL`
+    for an empty label set) or `by_quantile` (bins of a numeric target, of
+    equal count by rank, so ties cannot empty a bin); a task names its own
+    (`TextTask.strata`). Every stratum appears in every part, so each needs
+    at least `len(ratios)` examples; within a stratum, part sizes follow the
+    ratios by largest remainder.
 
     Args:
         examples: sequence of `TextExample`.
         ratios: sequence of float. Two or more positive shares summing to 1;
             the first part is the training part. Defaults to (0.7, 0.15, 0.15).
         seed: int. Same seed, same split. Defaults to 42.
-        task: str or None. Inferred from the label types when None.
-        regression_bins: int. Quantile bins for regression (fewer when the
-            data is small). Defaults to 4.
+        strata: callable `(examples, parts) -> {stratum: examples}`.
+            Defaults to `by_label`.
 
     Returns:
         A tuple of lists, one per ratio, each shuffled.
 
     Example:
     >>> train, dev, test = stratified_split(examples, (0.7, 0.15, 0.15), seed=1)
-    >>> train, dev = stratified_split(train, (0.9, 0.1))
+    >>> train, dev = stratified_split(train, (0.9, 0.1), strata=by_first_label)
     """
     ratios = tuple(ratios)
     if (
@@ -58,19 +58,7 @@ def stratified_split(
         )
     if not examples:
         raise ConfigError("Expected examples to split. Received: an empty sequence.")
-    task = task or infer_task(examples)
-    if task not in TASKS:
-        raise ConfigError(f"Expected `task` to be one of {list(TASKS)}. Received: `task`={task!r}.")
-    if (
-        isinstance(regression_bins, bool)
-        or not isinstance(regression_bins, int)
-        or regression_bins < 1
-    ):
-        raise ConfigError(
-            f"Expected a positive int. Received: `regression_bins`={regression_bins!r}."
-        )
-
-    groups = _strata(list(examples), task, len(ratios), regression_bins)
+    groups = (strata or by_label)(list(examples), len(ratios))
     too_small = {key: len(members) for key, members in groups.items() if len(members) < len(ratios)}
     if too_small:
         listed = "; ".join(
@@ -95,29 +83,35 @@ def stratified_split(
     return tuple(parts)
 
 
-def _strata(
-    examples: list[TextExample], task: str, parts: int, bins: int
-) -> dict[str, list[TextExample]]:
-    groups: dict[str, list[TextExample]] = defaultdict(list)
-    if task == "regression":
-        if len(examples) < parts:
-            raise LabelError(
-                f"{len(examples)} example(s) cannot fill {parts} splits. Add examples or use fewer "
-                "ratios."
-            )
-        bins = max(1, min(bins, len(examples) // parts))
-        order = sorted(
-            range(len(examples)), key=lambda i: float(examples[i].label)
-        )  # stable: ties by position
-        for rank, index in enumerate(order):
-            groups[f"bin {rank * bins // len(examples)}"].append(examples[index])
-        return groups
+def by_label(examples: list, parts: int) -> dict[str, list]:
+    """One stratum per label."""
+    groups: dict[str, list] = defaultdict(list)
     for example in examples:
-        if task == "multilabel":
-            key = example.label[0] if example.label else NO_LABEL
-        else:
-            key = example.label
-        groups[key].append(example)
+        groups[example.label].append(example)
+    return groups
+
+
+def by_first_label(examples: list, parts: int) -> dict[str, list]:
+    """One stratum per first label of a label tuple; `NO_LABEL` for an empty one."""
+    groups: dict[str, list] = defaultdict(list)
+    for example in examples:
+        groups[example.label[0] if example.label else NO_LABEL].append(example)
+    return groups
+
+
+def by_quantile(examples: list, parts: int, bins: int = 4) -> dict[str, list]:
+    """Quantile bins of a numeric label (fewer than `bins` when the data is small)."""
+    if isinstance(bins, bool) or not isinstance(bins, int) or bins < 1:
+        raise ConfigError(f"Expected a positive int. Received: `bins`={bins!r}.")
+    if len(examples) < parts:
+        raise LabelError(
+            f"{len(examples)} example(s) cannot fill {parts} splits. Add examples or use fewer ratios."
+        )
+    groups: dict[str, list] = defaultdict(list)
+    bins = max(1, min(bins, len(examples) // parts))
+    order = sorted(range(len(examples)), key=lambda i: float(examples[i].label))  # stable: ties by position
+    for rank, index in enumerate(order):
+        groups[f"bin {rank * bins // len(examples)}"].append(examples[index])
     return groups
 
 

@@ -209,40 +209,33 @@ def top_k(probabilities, label_names: Sequence[str], k: int = 3) -> list[list[tu
     ]
 
 
-def format_scores(task: str, scores: dict, title: str = "") -> str:
-    """A fixed-width text table of the dicts the three `*_scores` functions return."""
+def format_label_scores(rows: dict, averages: list, summary: str, title: str = "") -> str:
+    """A fixed-width table of per-label precision/recall/F1/support, then averages and a summary line.
+
+    Args:
+        rows: dict. `{label: {"precision", "recall", "f1", "support"}}`.
+        averages: list of `(name, row)`, printed as "<name> avg" under the labels.
+        summary: str. The last line (e.g. accuracy).
+        title: str. A first line. Defaults to "".
+    """
     lines = [title] if title else []
-    if task == "regression":
-        lines.append(
-            "  ".join(
-                f"{name} {_number(scores.get(name))}"
-                for name in ("mae", "rmse", "pearson", "spearman")
-            )
-        )
-        return "\n".join(lines)
-    rows = scores["per_class"] if task == "classification" else scores["per_label"]
     width = max([20] + [len(str(name)) + 2 for name in rows])
     lines.append(f"{'label':<{width}}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>10}")
-    averages = ("macro", "weighted") if task == "classification" else ("micro", "macro")
-    for name, row in (
-        list(rows.items())
-        + [("", None)]
-        + [(f"{a} avg", scores[a]) for a in averages if a in scores]
-    ):
+    for name, row in list(rows.items()) + [("", None)] + [(f"{a} avg", row) for a, row in averages]:
         if row is None:
             lines.append("")
             continue
         lines.append(
             f"{name:<{width}}{row['precision']:>10.4f}{row['recall']:>10.4f}{row['f1']:>10.4f}{row['support']:>10d}"
         )
-    if task == "classification":
-        auc = f"   ROC-AUC {scores['roc_auc']:.4f}" if scores.get("roc_auc") is not None else ""
-        lines.append(f"accuracy {scores['accuracy']:.4f}{auc}")
-    else:
-        lines.append(
-            f"subset accuracy {scores['subset_accuracy']:.4f} at threshold "
-            f"{scores['threshold']:.2f}"
-        )
+    lines.append(summary)
+    return "\n".join(lines)
+
+
+def format_value_scores(scores: dict, names, title: str = "") -> str:
+    """One line of `name value` pairs ("n/a" for a missing value), under an optional title."""
+    lines = [title] if title else []
+    lines.append("  ".join(f"{name} {_number(scores.get(name))}" for name in names))
     return "\n".join(lines)
 
 

@@ -34,7 +34,9 @@ __all__ = [
     "write_training_curves",
     "write_worst_predictions",
     "write_metrics",
-    "prediction_rows",
+    "class_prediction_rows",
+    "label_set_prediction_rows",
+    "value_prediction_rows",
     "write_classification_report",
     "top_k",
 ]
@@ -164,7 +166,7 @@ def write_worst_predictions(path, rows: Sequence[dict], losses, k: int = 50) -> 
     Args:
         path: str or Path. E.g. `run_dir / "worst_predictions.jsonl"`.
         rows: sequence of dict. One per example (text, gold, predicted, ...),
-            as `prediction_rows` makes them.
+            as the `*_prediction_rows` functions make them.
         losses: float array `[n]`. Per-example loss.
         k: int. Rows kept. Defaults to 50.
     """
@@ -201,34 +203,64 @@ def write_metrics(path, metrics: dict) -> Path:
     )
 
 
-def prediction_rows(
-    task: str,
-    examples: Sequence,
-    y_true,
-    outputs,
-    label_names: Sequence[str] = (),
-    threshold: float = 0.5,
-) -> tuple[list[dict], np.ndarray]:
-    """Rows for `write_worst_predictions` and their per-example losses.
+def class_prediction_rows(examples: Sequence, y_true, probabilities,
+                          label_names: Sequence[str]) -> tuple[list[dict], np.ndarray]:
+    """Rows for `write_worst_predictions` of a single-label classifier, and their losses.
 
-    Losses: cross-entropy of the gold class (classification), mean binary
-    cross-entropy over labels (multi-label), squared error (regression).
+    Loss: cross-entropy of the gold class. Each row has text, gold,
+    predicted, the probability of the predicted class and of the gold class.
 
     Args:
-        task: str. "classification", "multilabel" or "regression".
         examples: sequence of str or of objects with `text` (and optionally
             `text_pair`, `source`, `line`, such as `TextExample`).
-        y_true: class ids `[n]`, 0/1 array `[n, labels]`, or targets `[n]`.
-        outputs: probabilities `[n, classes]` / `[n, labels]`, or predicted
-            values `[n]`.
-        label_names: sequence of str. Not needed for regression.
-        threshold: float. Multi-label decision threshold. Defaults to 0.5.
-
-    Returns:
-        `(rows, losses)`; each row has text, gold, predicted and, for
-        classification, the probability of the predicted class and of the
-        gold class.
+        y_true: class ids `[n]`.
+        probabilities: `[n, classes]`.
+        label_names: sequence of str.
     """
+    rows, y_true, outputs = _rows(examples, y_true, probabilities)
+    label_names = list(label_names)
+    gold = y_true.astype(np.int64).reshape(-1)
+    predicted = outputs.argmax(axis=-1)
+    gold_probability = outputs[np.arange(len(gold)), gold]
+    losses = -np.log(np.clip(gold_probability, _EPSILON, 1.0))
+    for row, g, p, probs, gp in zip(rows, gold, predicted, outputs, gold_probability):
+        row.update(gold=label_names[g], predicted=label_names[p], probability=float(probs[p]),
+                   gold_probability=float(gp))
+    return rows, losses
+
+
+def label_set_prediction_rows(examples: Sequence, y_true, probabilities, label_names: Sequence[str],
+                              threshold: float = 0.5) -> tuple[list[dict], np.ndarray]:
+    """Rows of a multi-label classifier (gold and predicted label lists) and their losses.
+
+    Loss: mean binary cross-entropy over labels. `y_true` is a 0/1 array
+    `[n, labels]`; `threshold` the decision threshold. Defaults to 0.5.
+    """
+    rows, y_true, outputs = _rows(examples, y_true, probabilities)
+    label_names = list(label_names)
+    clipped = np.clip(outputs, _EPSILON, 1 - _EPSILON)
+    losses = -(y_true * np.log(clipped) + (1 - y_true) * np.log(1 - clipped)).mean(axis=-1)
+    for row, truth, probs in zip(rows, y_true, outputs):
+        row.update(gold=[n for n, t in zip(label_names, truth) if t],
+                   predicted=[n for n, p in zip(label_names, probs) if p >= threshold],
+                   probability={n: float(p) for n, p in zip(label_names, probs)})
+    return rows, losses
+
+
+def value_prediction_rows(examples: Sequence, y_true, values) -> tuple[list[dict], np.ndarray]:
+    """Rows of a regressor (gold and predicted values) and their squared errors."""
+    rows, y_true, outputs = _rows(examples, y_true, values)
+    gold = y_true.astype(np.float64).reshape(-1)
+    predicted = outputs.reshape(-1)
+    for row, g, p in zip(rows, gold, predicted):
+        row.update(gold=float(g), predicted=float(p))
+    return rows, (gold - predicted) ** 2
+
+
+_EPSILON = 1e-12
+
+
+def _rows(examples, y_true, outputs) -> tuple[list[dict], np.ndarray, np.ndarray]:
     outputs = np.asarray(outputs, dtype=np.float64)
     y_true = np.asarray(y_true)
     if len(examples) != len(outputs) or len(y_true) != len(outputs):
@@ -236,41 +268,7 @@ def prediction_rows(
             f"Expected as many examples, true labels and outputs. Received: {len(examples)}, "
             f"{len(y_true)}, {len(outputs)}."
         )
-    label_names = list(label_names)
-    epsilon = 1e-12
-    rows = [_row(example) for example in examples]
-    if task == "classification":
-        gold = y_true.astype(np.int64).reshape(-1)
-        predicted = outputs.argmax(axis=-1)
-        gold_probability = outputs[np.arange(len(gold)), gold]
-        losses = -np.log(np.clip(gold_probability, epsilon, 1.0))
-        for row, g, p, probs, gp in zip(rows, gold, predicted, outputs, gold_probability):
-            row.update(
-                gold=label_names[g],
-                predicted=label_names[p],
-                probability=float(probs[p]),
-                gold_probability=float(gp),
-            )
-    elif task == "multilabel":
-        clipped = np.clip(outputs, epsilon, 1 - epsilon)
-        losses = -(y_true * np.log(clipped) + (1 - y_true) * np.log(1 - clipped)).mean(axis=-1)
-        for row, truth, probs in zip(rows, y_true, outputs):
-            row.update(
-                gold=[n for n, t in zip(label_names, truth) if t],
-                predicted=[n for n, p in zip(label_names, probs) if p >= threshold],
-                probability={n: float(p) for n, p in zip(label_names, probs)},
-            )
-    elif task == "regression":
-        gold = y_true.astype(np.float64).reshape(-1)
-        predicted = outputs.reshape(-1)
-        losses = (gold - predicted) ** 2
-        for row, g, p in zip(rows, gold, predicted):
-            row.update(gold=float(g), predicted=float(p))
-    else:
-        raise ConfigError(
-            f"Expected `task` classification, multilabel or regression. Received: `task`={task!r}."
-        )
-    return rows, losses
+    return [_row(example) for example in examples], y_true, outputs
 
 
 def write_classification_report(
@@ -301,7 +299,7 @@ def write_classification_report(
         run_dir / "confusion_matrix.png", scores["confusion_matrix"], label_names
     )
     probabilities = _class_probabilities(probabilities, len(label_names))
-    rows, losses = prediction_rows("classification", examples, y_true, probabilities, label_names)
+    rows, losses = class_prediction_rows(examples, y_true, probabilities, label_names)
     written["worst_predictions"] = write_worst_predictions(
         run_dir / "worst_predictions.jsonl", rows, losses, k
     )

@@ -319,7 +319,7 @@ def _fine_tune(task, predictor, backbone, manifest, splits, sparsity, epochs, ra
     from kerastune_nlp._tf import tf
     from kerastune_nlp.data.batching import make_train_dataset
     from kerastune_nlp.training import fit_setup
-    from kerastune_nlp.training.callbacks import StopOnNonFiniteLoss
+    from kerastune_nlp.training.callbacks import StopOnNonFiniteLoss, validation
     from kerastune_nlp.training.fit_setup import PAD_MULTIPLE
     from kerastune_nlp.training.optimizer import build_adamw
 
@@ -342,7 +342,7 @@ def _fine_tune(task, predictor, backbone, manifest, splits, sparsity, epochs, ra
         dense_labels=train.targets, pad_to_multiple_of=PAD_MULTIPLE,
         fixed_length=predictor.max_length if manifest.data.padding == "max_length" else None, epochs=epochs,
     )
-    dev_callbacks, validation_data = task.validation(predictor, splits["dev"], encoded["dev"])
+    dev_callbacks, validation_data = validation(task, predictor, splits["dev"], encoded["dev"])
     fit_started = time.perf_counter()
     # UpdatePruningStep first: its epoch-end masking must precede the dev score.
     history = model.fit(dataset, validation_data=validation_data, epochs=epochs, steps_per_epoch=steps,

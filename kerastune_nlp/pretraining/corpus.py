@@ -18,7 +18,6 @@ from kerastune_nlp.errors import (
     ConfigError,
     DataFileNotFoundError,
     DataFormatError,
-    HubUnavailableError,
     MissingDependencyError,
 )
 
@@ -133,53 +132,13 @@ def read_saved_dataset(path, *, text_column: str = "text", split: str = "train")
 
 def read_hub_dataset(name: str, *, text_column: str = "text", split: str = "train", cache_dir=None) -> Corpus:
     """The texts of one column of one split of a Hugging Face hub data set (needs the hub or its cache)."""
-    from kerastune_nlp.data.hub import _network_errors, _offline_mode, _offline_requested
+    from kerastune_nlp.data import hub
 
-    datasets = _import_datasets()
     if not isinstance(name, str) or not name.strip():
         raise ConfigError(f"Expected a hub data set id such as \"user/name\". Received: `dataset`={name!r}.")
-    offline = _offline_requested()
-    if not offline:
-        _check_reachable(name, _network_errors())
-    try:
-        with _offline_mode(offline):
-            loaded = datasets.load_dataset(name, cache_dir=cache_dir)
-    except (ConnectionError, OSError) as error:
-        reason = "offline mode is on and it is not in the datasets cache" if offline else "download failed"
-        raise HubUnavailableError(
-            f"Could not load the data set {name!r} from the Hugging Face hub ({reason}: {type(error).__name__}: "
-            f"{str(error)[:200]}). Received: `dataset`={name!r}. Pass a local text file with --corpus, or a "
-            "folder saved with save_to_disk, or run once with network access to fill the cache."
-        ) from error
-    except ValueError as error:
-        raise ConfigError(
-            f"Could not load the data set {name!r}: {str(error)[:300]}. Received: `dataset`={name!r}."
-        ) from error
+    loaded = hub.load_from_hub(name, received=f"`dataset`={name!r}", cache_dir=cache_dir,
+                               fix="Pass a local text file with --corpus, or a folder saved with save_to_disk.")
     return _from_dataset(loaded, name, "hub-dataset", text_column, split)
-
-
-def _check_reachable(name: str, network_errors) -> None:
-    from huggingface_hub import HfApi
-    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
-
-    try:
-        HfApi().dataset_info(name, timeout=10)
-    except GatedRepoError as error:
-        raise HubUnavailableError(
-            f"The data set {name!r} is gated on the Hugging Face hub. Accept its terms on the hub and log in "
-            "(`hf auth login`), or pass a local text file with --corpus."
-        ) from error
-    except RepositoryNotFoundError as error:
-        raise ConfigError(
-            f"Expected a data set that exists on the Hugging Face hub. Received: `dataset`={name!r} (not "
-            "found). Check the id (owner/name), or pass a local text file with --corpus."
-        ) from error
-    except network_errors as error:
-        raise HubUnavailableError(
-            f"Could not load the data set {name!r}: the Hugging Face hub cannot be reached "
-            f"({type(error).__name__}). Pass a local text file with --corpus, or set HF_DATASETS_OFFLINE=1 "
-            "to use a copy already in the datasets cache."
-        ) from error
 
 
 def _import_datasets():

@@ -113,7 +113,7 @@ def create_app(registry, metrics: ServerMetrics | None = None) -> FastAPI:
     async def entities(target, body) -> dict:
         payload = protocol.parse_json(body)
         with registry.acquire(target.name, target.version) as version:
-            if version.task != "ner":
+            if not version.predictor.task.has_entities:
                 raise RequestError(f"The :entities method needs a NER model; {version.name!r} version "
                                    f"{version.number} is a {version.task} model. Use :predict instead.")
             texts, aggregation = protocol.parse_entities(payload, options.max_instances)

@@ -18,9 +18,9 @@ from __future__ import annotations
 import importlib
 
 from kerastune_nlp.errors import ConfigError
-from kerastune_nlp.tasks.base import EncodedSplit, Task
+from kerastune_nlp.tasks.base import DevScore, EncodedSplit, Task
 
-__all__ = ["Task", "EncodedSplit", "register_task", "get_task", "task_names"]
+__all__ = ["Task", "EncodedSplit", "DevScore", "register_task", "get_task", "task_names"]
 
 # Built-in tasks are imported on first use, so listing names stays cheap.
 _BUILT_IN = {

@@ -14,7 +14,7 @@ checking inputs stays fast.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, ClassVar, Sequence
+from typing import Any, Callable, ClassVar, Sequence
 
 import numpy as np
 
@@ -54,6 +54,21 @@ class EncodedSplit:
         return int(sum(int((r.labels >= 0).sum()) for r in self.rows))
 
 
+@dataclasses.dataclass(frozen=True)
+class DevScore:
+    """How a task scores the dev set at each epoch end; training wraps it in a Keras callback.
+
+    Args:
+        score: callable. Returns the task's scores dict for the dev set.
+        to_logs: callable. Maps that dict to `{log_key: float}` for the epoch logs.
+        description: str. What the logged numbers are, for the console. Defaults to "dev".
+    """
+
+    score: Callable[[], dict]
+    to_logs: Callable[[dict], dict]
+    description: str = "dev"
+
+
 class Task:
     """Base class of every task; subclasses set the class attributes and methods.
 
@@ -72,6 +87,9 @@ class Task:
     mode: ClassVar[str] = "min"
     # How many predictions `predict` returns per input for the CLI's --top-k.
     supports_top_k: ClassVar[bool] = False
+    # `entities()` returns spans (with an `aggregation` rule): the CLI's --aggregation
+    # and the server's :entities method apply.
+    has_entities: ClassVar[bool] = False
     # The task's default training recipe: TrainConfig fields that differ from
     # TrainConfig's own defaults, chosen by measurement (README, "Default
     # recipes"). Flags, config files and an explicit TrainConfig override it.
@@ -163,9 +181,13 @@ class Task:
         """Extra keyword arguments for `model.fit` (e.g. class weights)."""
         return {}
 
-    def validation(self, predictor, dev: Sequence, dev_encoded: EncodedSplit) -> tuple[list, Any]:
-        """`(callbacks, validation_data)` that put the dev metric into the epoch logs."""
-        return [], None
+    def validation_data(self, predictor, dev_encoded: EncodedSplit):
+        """Keras `validation_data` (a tf.data.Dataset) whose metrics give the dev metric, or None."""
+        return None
+
+    def dev_score(self, predictor, dev: Sequence) -> DevScore | None:
+        """The dev metric computed by the task itself at each epoch end (when Keras's metrics cannot), or None."""
+        return None
 
     def after_fit(self, predictor, dev: Sequence) -> None:
         """Runs once on the best weights before the final scores (e.g. picks a threshold)."""

@@ -26,9 +26,7 @@ class ClassificationTask(TextTask):
         return load_bundled_trec(), "trec"
 
     def fit_state(self, train) -> None:
-        from kerastune_nlp.data.text_readers import label_set
-
-        self.state["labels"] = label_set(train, self.name)
+        self.state["labels"] = self.label_set(train)
 
     def targets(self, examples) -> np.ndarray:
         index = {name: i for i, name in enumerate(self.state["labels"])}
@@ -93,6 +91,13 @@ class ClassificationTask(TextTask):
 
     def headline(self, scores):
         return f"accuracy {scores['accuracy']:.4f}, macro F1 {scores['macro']['f1']:.4f}"
+
+    def format_scores(self, scores, title=""):
+        from kerastune_nlp.evaluation import classification_metrics as cm
+
+        auc = f"   ROC-AUC {scores['roc_auc']:.4f}" if scores.get("roc_auc") is not None else ""
+        return cm.format_label_scores(scores["per_class"], [(a, scores[a]) for a in ("macro", "weighted") if a in scores],
+                                      f"accuracy {scores['accuracy']:.4f}{auc}", f"{title}:" if title else "")
 
     def per_example_loss(self, examples, outputs):
         targets = self.targets(examples)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
+from kerastune_nlp.errors import DataFormatError, LabelError
 from kerastune_nlp.tasks import register_task
+from kerastune_nlp.tasks.base import DevScore
 from kerastune_nlp.tasks.text import TextTask
 
 
@@ -22,10 +26,52 @@ class MultiLabelTask(TextTask):
     def threshold(self) -> float:
         return float(self.state.get("threshold", 0.5))
 
-    def fit_state(self, train) -> None:
-        from kerastune_nlp.data.text_readers import label_set
+    # -- label rules: a cell holds any number of names, "a,b" or a JSON list --------
 
-        self.state["labels"] = label_set(train, self.name)
+    def parse_label(self, value, where, column, separator=","):
+        if isinstance(value, (list, tuple)):
+            labels = list(value)
+        elif value is None:
+            labels = []
+        else:
+            cell = str(value).strip()
+            if cell.startswith("["):
+                try:
+                    labels = json.loads(cell)
+                except json.JSONDecodeError:
+                    raise DataFormatError(
+                        f"{where}: the multi-label cell {cell!r} starts like a JSON list but does not parse. "
+                        f'Write it as ["a", "b"] or as a{separator}b.'
+                    ) from None
+            else:
+                labels = [part.strip() for part in cell.split(separator)] if cell else []
+        if not isinstance(labels, list) or not all(_is_label_name(x) for x in labels):
+            raise DataFormatError(
+                f"{where}: cannot parse the multi-label cell {value!r}: expected label names separated "
+                f"by {separator!r}, or a JSON list of strings, with no empty names."
+            )
+        # Written order is kept (the first label is the one splits stratify by); repeats go.
+        return tuple(dict.fromkeys(str(x).strip() for x in labels))
+
+    def labels_of(self, example):
+        return example.label
+
+    def strata(self, examples, parts):
+        from kerastune_nlp.data.splits import by_first_label
+
+        return by_first_label(examples, parts)
+
+    def check_trainable(self, train) -> None:
+        if not train:
+            super().check_trainable(train)
+        if len({frozenset(e.label) for e in train}) < 2:
+            raise LabelError(
+                f"Every training example ({train[0].source}) has the same label set {sorted(train[0].label)}: "
+                "nothing to learn. Check the label column and `multilabel_separator`."
+            )
+
+    def fit_state(self, train) -> None:
+        self.state["labels"] = self.label_set(train)
         self.state["threshold"] = 0.5
 
     def targets(self, examples) -> np.ndarray:
@@ -46,13 +92,9 @@ class MultiLabelTask(TextTask):
 
         return lambda y_true, student, teacher: tf.reduce_mean(sigmoid_distillation(student, teacher, temperature))
 
-    def validation(self, predictor, dev, dev_encoded):
-        from kerastune_nlp.training.callbacks import DevScoreCallback
-
-        callbacks, data = super().validation(predictor, dev, dev_encoded)
-        score = DevScoreCallback(lambda: self.evaluate(predictor, dev),
-                                 lambda s: {"val_micro_f1": s["micro"]["f1"]}, "dev micro F1")
-        return callbacks + [score], data
+    def dev_score(self, predictor, dev):
+        return DevScore(lambda: self.evaluate(predictor, dev), lambda s: {"val_micro_f1": s["micro"]["f1"]},
+                        "dev micro F1")
 
     def after_fit(self, predictor, dev) -> None:
         from kerastune_nlp.evaluation import classification_metrics as cm
@@ -86,15 +128,19 @@ class MultiLabelTask(TextTask):
     def headline(self, scores):
         return f"micro F1 {scores['micro']['f1']:.4f}, subset accuracy {scores['subset_accuracy']:.4f}"
 
+    def format_scores(self, scores, title=""):
+        from kerastune_nlp.evaluation import classification_metrics as cm
+
+        summary = f"subset accuracy {scores['subset_accuracy']:.4f} at threshold {scores['threshold']:.2f}"
+        return cm.format_label_scores(scores["per_label"], [(a, scores[a]) for a in ("micro", "macro") if a in scores], summary,
+                                      f"{title}:" if title else "")
+
     def from_raw_outputs(self, outputs):
         names = [n.decode() for n in outputs["labels"][0]] if len(outputs["labels"]) else []
         return [tuple(n for n, chosen in zip(names, row) if chosen) for row in outputs["selected"]]
 
     def format_value(self, prediction) -> str:
         return ",".join(prediction)
-
-    def gold_of(self, label: str):
-        return (label,)
 
     def per_example_loss(self, examples, outputs):
         targets = self.targets(examples)
@@ -119,3 +165,9 @@ class MultiLabelTask(TextTask):
         probabilities = tf.sigmoid(outputs)
         return {"probabilities": probabilities, "selected": probabilities >= self.threshold,
                 "labels": tf.broadcast_to(tf.constant(list(self.state["labels"])), tf.shape(probabilities))}
+
+
+def _is_label_name(value) -> bool:
+    if isinstance(value, bool):
+        return False
+    return (isinstance(value, str) and bool(value.strip())) or isinstance(value, int)

@@ -11,7 +11,7 @@ import numpy as np
 from kerastune_nlp.config import QUICK_SIZES, DataConfig, NERDataConfig
 from kerastune_nlp.errors import ConfigError, LabelError
 from kerastune_nlp.tasks import register_task
-from kerastune_nlp.tasks.base import EncodedSplit, Task
+from kerastune_nlp.tasks.base import DevScore, EncodedSplit, Task
 
 logger = logging.getLogger("kerastune_nlp.tasks")
 
@@ -30,6 +30,7 @@ class NERTask(Task):
     config_class = NERDataConfig
     monitor = "val_entity_f1"
     mode = "max"
+    has_entities = True
 
     # -- data ------------------------------------------------------------------
 
@@ -180,15 +181,13 @@ class NERTask(Task):
 
         return masked_token_distillation(train.labelled_positions / steps_per_epoch / replicas, temperature)
 
-    def validation(self, predictor, dev, dev_encoded):
-        from kerastune_nlp.training.callbacks import DevScoreCallback
-
+    def dev_score(self, predictor, dev):
         def logs(scores):
             overall = scores["overall"]
             return {"val_entity_precision": overall["precision"], "val_entity_recall": overall["recall"],
                     "val_entity_f1": overall["f1"]}
 
-        return [DevScoreCallback(lambda: self.evaluate(predictor, dev), logs, "dev entity P/R/F1")], None
+        return DevScore(lambda: self.evaluate(predictor, dev), logs, "dev entity P/R/F1")
 
     # -- outputs ---------------------------------------------------------------
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from kerastune_nlp.config import RegressionConfig
+from kerastune_nlp.errors import DataFormatError, LabelError
 from kerastune_nlp.tasks import register_task
 from kerastune_nlp.tasks.text import TextTask
 
@@ -18,6 +21,39 @@ class RegressionTask(TextTask):
     config_class = RegressionConfig
     monitor = "val_loss"
     mode = "min"
+
+    # -- label rules: a finite number; no label names ---------------------------------
+
+    def parse_label(self, value, where, column, separator=","):
+        number = math.nan
+        if not isinstance(value, bool):
+            try:
+                number = float(value.strip() if isinstance(value, str) else value)
+            except (TypeError, ValueError):
+                pass
+        if not math.isfinite(number):
+            raise DataFormatError(
+                f"{where}: the regression target must be a finite number. Received: {value!r} in "
+                f"column {column!r}. Fix the cell or drop the row."
+            )
+        return number
+
+    def labels_of(self, example):
+        return ()
+
+    def strata(self, examples, parts):
+        from kerastune_nlp.data.splits import by_quantile
+
+        return by_quantile(examples, parts)
+
+    def check_trainable(self, train) -> None:
+        if not train:
+            super().check_trainable(train)
+        if len({e.label for e in train}) < 2:
+            raise LabelError(
+                f"The regression targets of the training set ({train[0].source}) are all {train[0].label!r}: "
+                "nothing to learn. Check the label column."
+            )
 
     def fit_state(self, train) -> None:
         values = np.asarray([e.label for e in train], np.float64)
@@ -64,6 +100,11 @@ class RegressionTask(TextTask):
 
     def headline(self, scores):
         return f"MAE {scores['mae']:.4f}, RMSE {scores['rmse']:.4f}"
+
+    def format_scores(self, scores, title=""):
+        from kerastune_nlp.evaluation import classification_metrics as cm
+
+        return cm.format_value_scores(scores, ("mae", "rmse", "pearson", "spearman"), f"{title}:" if title else "")
 
     def from_raw_outputs(self, outputs):
         return [float(v) for v in outputs["values"]]

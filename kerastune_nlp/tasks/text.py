@@ -1,13 +1,16 @@
 """What the sequence-level tasks share: reading, cleaning and encoding texts, the first-token head.
 
 `TextTask` is the base of classification, multilabel and regression; each
-subclass says how labels become targets, its loss, and how outputs become
-predictions and scores.
+subclass says how a label is written (`parse_label`), which labels an example
+carries, how splits are stratified, how labels become targets, its loss, and
+how outputs become predictions and scores. The data readers take these rules
+as plain callables.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import random
 from pathlib import Path
@@ -15,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from kerastune_nlp.config import QUICK_SIZES, DataConfig, TextDataConfig
-from kerastune_nlp.errors import ConfigError
+from kerastune_nlp.errors import ConfigError, DataFormatError, LabelError
 from kerastune_nlp.tasks.base import EncodedSplit, Task
 
 logger = logging.getLogger("kerastune_nlp.tasks")
@@ -47,16 +50,63 @@ class TextTask(Task):
         """The data set used when no file is given, or None."""
         return None
 
+    # -- label rules -------------------------------------------------------------
+
+    def parse_label(self, value, where: str, column: str, separator: str = ","):
+        """One label cell as read -> this task's label; raises DataFormatError naming `where` when it is not one.
+
+        This base rule: one class name. `separator` is for tasks whose cell
+        holds several labels.
+        """
+        if isinstance(value, (list, tuple, dict)):
+            raise DataFormatError(
+                f"{where}: expected one label in column {column!r}. Received: {json.dumps(value)[:60]}. "
+                'For several labels per example use task="multilabel".'
+            )
+        if value is None or str(value).strip() == "":
+            raise DataFormatError(f"{where}: empty label in column {column!r}. Every example needs a label.")
+        return str(value).strip()
+
+    def labels_of(self, example) -> tuple:
+        """The label names one example carries (none when the task predicts a value)."""
+        return (example.label,)
+
+    def label_set(self, examples) -> list[str]:
+        """Sorted distinct label names of `examples`."""
+        return sorted({label for e in examples for label in self.labels_of(e)})
+
+    def strata(self, examples: list, parts: int) -> dict:
+        """`{stratum: examples}` that `data.splits.stratified_split` keeps the shares of: here, the class."""
+        from kerastune_nlp.data.splits import by_label
+
+        return by_label(examples, parts)
+
+    def check_trainable(self, train) -> None:
+        """Raises LabelError unless the training set can teach something: here, two classes."""
+        _require_examples(train)
+        labels = self.label_set(train)
+        if len(labels) < 2:
+            raise LabelError(
+                f"The training set ({train[0].source}) has a single class {labels} ({len(train)} examples): "
+                "a classifier needs at least two. Check the label column or add examples of other classes."
+            )
+
+    # -- data ------------------------------------------------------------------
+
+    def read_options(self) -> dict:
+        """The keyword arguments the `data.text_files` and `data.text_datasets` readers take for this task."""
+        config = self.config
+        return dict(parse_label=self.parse_label, text_column=config.text_column,
+                    text_pair_column=config.text_pair_column, label_column=config.label_column)
+
     def load_splits(self, data: DataConfig, seed: int) -> tuple[dict, str]:
         from kerastune_nlp.data import augment, cleaning
         from kerastune_nlp.data.splits import stratified_split
-        from kerastune_nlp.data.text_readers import read_hub_dataset
+        from kerastune_nlp.data.text_datasets import read_hub_dataset
 
         config = self.config
-        columns = dict(task=self.name, text_column=config.text_column, text_pair_column=config.text_pair_column,
-                       label_column=config.label_column)
         if data.dataset:
-            splits = {ours: read_hub_dataset(data.dataset, split, **columns)
+            splits = {ours: read_hub_dataset(data.dataset, split, **self.read_options())
                       for ours, split in (("train", "train"), ("dev", "validation"), ("test", "test"))}
             name = data.dataset
         elif data.train:
@@ -71,9 +121,9 @@ class TextTask(Task):
             splits, name = bundled
         if "dev" not in splits:
             if "test" in splits:
-                splits["train"], splits["dev"] = stratified_split(splits["train"], (0.9, 0.1), seed, self.name)
+                splits["train"], splits["dev"] = stratified_split(splits["train"], (0.9, 0.1), seed, self.strata)
             else:
-                parts = stratified_split(splits["train"], data.split, seed, self.name)
+                parts = stratified_split(splits["train"], data.split, seed, self.strata)
                 splits.update(zip(("train", "dev", "test"), parts))
             logger.info("Split with seed %d: %s", seed, {k: len(v) for k, v in splits.items()})
         if config.clean:
@@ -92,33 +142,27 @@ class TextTask(Task):
         return splits, name
 
     def read_file(self, path, data: DataConfig) -> list:
-        from kerastune_nlp.data.text_readers import read_text_file
+        from kerastune_nlp.data.text_files import read_text_file
 
-        config = self.config
-        return read_text_file(path, task=self.name, text_column=config.text_column,
-                              text_pair_column=config.text_pair_column, label_column=config.label_column,
-                              encoding=data.encoding, file_format=config.file_format, empty=config.empty)[0]
+        return read_text_file(path, **self.read_options(), encoding=data.encoding,
+                              file_format=self.config.file_format, empty=self.config.empty)[0]
 
     def check_examples(self, examples, split_name) -> None:
-        from kerastune_nlp.data.text_readers import TextExample, check_labels
+        from kerastune_nlp.data.text_examples import check_labels
 
         labels = self.state.get("labels")
         if labels:
-            known = [TextExample("", self.gold_of(name)) for name in labels]
-            check_labels(known, examples, split_name, self.name)
-
-    def gold_of(self, label: str):
-        """How one known label is written in an example's gold field (multilabel wraps it in a tuple)."""
-        return label
+            check_labels(labels, examples, split_name, self.labels_of)
 
     def check_splits(self, splits) -> None:
-        from kerastune_nlp.data.text_readers import check_labels, check_trainable
+        from kerastune_nlp.data.text_examples import check_labels
 
         super().check_splits(splits)
-        check_trainable(splits["train"], self.name)
+        self.check_trainable(splits["train"])
+        known = self.label_set(splits["train"])
         for name in ("dev", "test"):
             if splits.get(name):
-                check_labels(splits["train"], splits[name], name, self.name)
+                check_labels(known, splits[name], name, self.labels_of)
 
     def input_key(self, example):
         return example.text, example.text_pair
@@ -188,14 +232,14 @@ class TextTask(Task):
         return build_sequence_classifier(backbone, input_names, self.num_outputs(), dropout=dropout,
                                          initializer_range=initializer_range, seed=seed)
 
-    def validation(self, predictor, dev, dev_encoded):
+    def validation_data(self, predictor, dev_encoded):
         from kerastune_nlp._tf import tf
         from kerastune_nlp.data.batching import make_eval_dataset
 
         dataset, order = make_eval_dataset(dev_encoded.rows, predictor.input_names, predictor.pad_id,
                                            predictor.batch_size)
         labels = tf.data.Dataset.from_tensor_slices(dev_encoded.targets[order]).batch(predictor.batch_size)
-        return [], tf.data.Dataset.zip((dataset, labels))
+        return tf.data.Dataset.zip((dataset, labels))
 
     # -- outputs ---------------------------------------------------------------
 
@@ -257,11 +301,6 @@ class TextTask(Task):
         encoded = self.encode(predictor.tokenizer, examples, predictor.max_length)
         return self.scores_of(np.stack(predictor.outputs(encoded.rows)))
 
-    def format_scores(self, scores, title=""):
-        from kerastune_nlp.evaluation.classification_metrics import format_scores
-
-        return format_scores(self.name, scores, f"{title}:" if title else "")
-
     def format_prediction(self, text, prediction):
         if isinstance(prediction, list):  # top-k (label, probability) pairs
             return "  ".join(f"{label} {p:.3f}" for label, p in prediction) + f"\t{text}"
@@ -316,3 +355,8 @@ class TextTask(Task):
         reports.write_worst_predictions(Path(directory) / "worst_predictions.jsonl", rows,
                                         self.per_example_loss(examples, outputs))
         return ["worst_predictions.jsonl"]
+
+
+def _require_examples(train) -> None:
+    if not train:
+        raise LabelError("The training set is empty. Check the file and the `empty`/cleaning settings.")

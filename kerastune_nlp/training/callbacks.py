@@ -52,6 +52,13 @@ class DevScoreCallback(keras.callbacks.Callback):
                     "/".join(f"{v:.4f}" for v in entries.values()), seconds)
 
 
+def validation(task, predictor, dev, dev_encoded) -> tuple[list, object]:
+    """`(callbacks, validation_data)` that put `task`'s dev metric into the epoch logs."""
+    score = task.dev_score(predictor, dev)
+    callbacks = [] if score is None else [DevScoreCallback(score.score, score.to_logs, score.description)]
+    return callbacks, task.validation_data(predictor, dev_encoded)
+
+
 class EpochLog(keras.callbacks.Callback):
     """Appends each finished epoch's logs to a JSON-lines file in the staging folder.
 

@@ -226,7 +226,7 @@ class Trainer:
         """
         from kerastune_nlp import noise
         from kerastune_nlp.data.batching import make_train_dataset, train_steps
-        from kerastune_nlp.training.callbacks import StopOnNonFiniteLoss, run_callbacks, with_epoch_costs
+        from kerastune_nlp.training.callbacks import StopOnNonFiniteLoss, run_callbacks, validation, with_epoch_costs
 
         config, task, predictor = built.train_config, prepared.task, built.predictor
         train: EncodedSplit = prepared.encoded["train"]
@@ -238,7 +238,7 @@ class Trainer:
             fixed_length=prepared.data_config.max_length if prepared.data_config.padding == "max_length" else None,
             epochs=config.epochs, start_epoch=start_epoch, start_step=start_step,
         )
-        dev_callbacks, validation_data = task.validation(predictor, prepared.splits["dev"], prepared.encoded["dev"])
+        dev_callbacks, validation_data = validation(task, predictor, prepared.splits["dev"], prepared.encoded["dev"])
         built.dev_callbacks = dev_callbacks
         if layout is not None:
             standard, built.best_path = run_callbacks(layout, task.monitor, task.mode,

@@ -175,6 +175,7 @@ def logged_metrics(trainer, prepared, train_config: cfg.TrainConfig) -> list[str
     """
     from kerastune_nlp.tasks.base import EncodedSplit
     from kerastune_nlp.training import fit_setup
+    from kerastune_nlp.training.callbacks import validation
     from kerastune_nlp.tuning.trial import TrialRunner
 
     built = trainer.build_and_compile(prepared, train_config)
@@ -185,7 +186,7 @@ def logged_metrics(trainer, prepared, train_config: cfg.TrainConfig) -> list[str
         names = ["loss", *[m if isinstance(m, str) else m.name for m in metrics]]
         dev = encoded["dev"]
         sample = EncodedSplit(dev.rows[:8], dev.targets[:8] if dev.targets is not None else None, dev.stats)
-        callbacks, validation_data = task.validation(built.predictor, prepared.splits["dev"][:8], sample)
+        callbacks, validation_data = validation(task, built.predictor, prepared.splits["dev"][:8], sample)
         if validation_data is not None:
             names += [f"val_{n}" for n in names]
         for callback in callbacks:

@@ -14,7 +14,7 @@ from kerastune_nlp.data.augment import (
     eda_augment,
     resolve_synonyms,
 )
-from kerastune_nlp.data.text_readers import TextExample
+from kerastune_nlp.data.text_examples import TextExample
 from kerastune_nlp.errors import (
     ConfigError,
     DataFileNotFoundError,

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kerastune_nlp.data.cleaning import STEPS, clean_examples
-from kerastune_nlp.data.text_readers import TextExample
+from kerastune_nlp.data.text_examples import TextExample
 from kerastune_nlp.errors import ConfigError
 
 NON_ASCII = "Café naïve 東京タワー 😀 — Ünïcödé 👩‍👩‍👧 ñandú"

@@ -158,3 +158,28 @@ def test_unsuitable_data_sets_are_data_format_errors(offline, monkeypatch):
     _fake_load(monkeypatch, {"test": _table([(["Rome"], [3])])})
     with pytest.raises(DataFormatError, match=r"Expected a train split .*Received: splits \['test'\]"):
         load_hub_conll("user/ner")
+
+
+@pytest.mark.parametrize("reader", ["text", "corpus"])
+def test_every_reader_goes_through_the_gateway_and_honours_offline_set_after_import(offline, tmp_path, monkeypatch,
+                                                                                     reader):
+    from kerastune_nlp.data.text_datasets import read_hub_dataset
+    from kerastune_nlp.pretraining import corpus
+
+    monkeypatch.setattr(hub, "_check_reachable", lambda *a: pytest.fail("offline mode must not probe the hub"))
+    attempts = []
+
+    def refuse(self, address, *args, **kwargs):
+        attempts.append(address)
+        raise OSError(f"no network in this test: {address}")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    read, fix = {
+        "text": (lambda: read_hub_dataset("nobody/no-such-set", "train", parse_label=lambda v, w, c: v,
+                                          cache_dir=str(tmp_path)), "pass a local file"),
+        "corpus": (lambda: corpus.read_hub_dataset("nobody/no-such-set", cache_dir=str(tmp_path)), "--corpus"),
+    }[reader]
+    with pytest.raises(HubUnavailableError, match=rf"'nobody/no-such-set' from the Hugging Face hub \(offline mode "
+                                                  rf"is on.*{fix}"):
+        read()
+    assert attempts == []

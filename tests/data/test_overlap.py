@@ -4,7 +4,7 @@ import logging
 
 from kerastune_nlp.data.conll import Sentence
 from kerastune_nlp.data.overlap import split_overlaps
-from kerastune_nlp.data.text_readers import TextExample
+from kerastune_nlp.data.text_examples import TextExample
 
 
 def _sentences(source, count, start=0, line_step=3):

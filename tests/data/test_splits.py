@@ -7,8 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kerastune_nlp.data.bundled_trec import load_bundled_trec
-from kerastune_nlp.data.splits import stratified_split
-from kerastune_nlp.data.text_readers import TextExample
+from kerastune_nlp.data.splits import by_first_label, by_quantile, stratified_split
+from kerastune_nlp.data.text_examples import TextExample
 from kerastune_nlp.errors import ConfigError, LabelError
 
 
@@ -60,7 +60,7 @@ def test_small_classes_still_reach_every_part():
 def test_multilabel_stratifies_by_the_first_label():
     examples = [TextExample(f"t{i}", ("sport", "news") if i % 3 else ("news",)) for i in range(30)]
     examples += [TextExample(f"e{i}", ()) for i in range(3)]
-    parts = stratified_split(examples, seed=1)
+    parts = stratified_split(examples, seed=1, strata=by_first_label)
     for part in parts:
         firsts = collections.Counter(e.label[0] if e.label else None for e in part)
         assert set(firsts) == {"sport", "news", None}
@@ -70,7 +70,7 @@ def test_regression_bins_by_quantile_even_with_ties():
     examples = [TextExample(f"t{i}", float(i)) for i in range(40)] + [
         TextExample(f"z{i}", 0.0) for i in range(20)
     ]
-    train, dev, test = stratified_split(examples, seed=0)
+    train, dev, test = stratified_split(examples, seed=0, strata=by_quantile)
     assert len(train) + len(dev) + len(test) == 60
     values = sorted(e.label for e in examples)
     quartiles = [values[len(values) * q // 4] for q in (1, 2, 3)]
@@ -78,7 +78,7 @@ def test_regression_bins_by_quantile_even_with_ties():
         bins = {sum(e.label >= edge for edge in quartiles) for e in part}
         assert len(bins) >= 3  # every part spans the range of targets
     with pytest.raises(LabelError, match=r"2 example\(s\) cannot fill 3 splits"):
-        stratified_split([TextExample("a", 1.0), TextExample("b", 2.0)])
+        stratified_split([TextExample("a", 1.0), TextExample("b", 2.0)], strata=by_quantile)
 
 
 def test_real_trec_split_keeps_class_proportions():
@@ -107,8 +107,8 @@ def test_bad_arguments():
         ConfigError, match="Expected examples to split. Received: an empty sequence"
     ):
         stratified_split([])
-    with pytest.raises(ConfigError, match=r"Received: `task`='ner'"):
-        stratified_split(examples, task="ner")
+    with pytest.raises(ConfigError, match=r"Received: `bins`=0"):
+        stratified_split(examples, strata=lambda examples, parts: by_quantile(examples, parts, bins=0))
 
 
 @settings(max_examples=40, deadline=None)

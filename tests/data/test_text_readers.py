@@ -12,15 +12,9 @@ from kerastune_nlp.data.bundled_trec import (
     bundled_trec,
     load_bundled_trec,
 )
-from kerastune_nlp.data.text_readers import (
-    ReadResult,
-    TextExample,
-    check_labels,
-    check_trainable,
-    infer_task,
-    read_hub_dataset,
-    read_text_file,
-)
+from kerastune_nlp.data.text_examples import ReadResult, TextExample
+from kerastune_nlp.tasks import get_task
+from kerastune_nlp.tasks.readers import read_hub_dataset, read_text_file
 from kerastune_nlp.errors import (
     ConfigError,
     DataFileNotFoundError,
@@ -381,6 +375,10 @@ def test_read_hub_dataset_errors(tmp_path, monkeypatch):
 # -- label checks ---------------------------------------------------------------------------
 
 
+def _check_splits(task, train, **others):
+    get_task(task)().check_splits({"train": train, **others})
+
+
 def test_unseen_dev_labels_are_named_with_their_first_row():
     train = [TextExample("a", "x", source="train.csv", line=2), TextExample("b", "y")]
     dev = [
@@ -395,47 +393,42 @@ def test_unseen_dev_labels_are_named_with_their_first_row():
         r"'w' first at dev\.csv, line 9; 'z' first at dev\.csv, line 5\. "
         r"Training has \['x', 'y'\]",
     ):
-        check_labels(train, dev, "dev")
-    check_labels(train, dev[1:2], "dev")  # known labels pass
+        _check_splits("classification", train, dev=dev)
+    _check_splits("classification", train, dev=dev[1:2])  # known labels pass
 
 
 def test_check_labels_multilabel_hub_rows_and_regression():
     train = [TextExample("a", ("x", "y")), TextExample("b", ("y",))]
     test = [TextExample("c", ("y", "q"), source="imdb [test]", line=4)]
     with pytest.raises(LabelError, match=r"The test split .* 'q' first at imdb \[test\], row 4"):
-        check_labels(train, test, "test", "multilabel")
-    check_labels([TextExample("a", 1.0)], [TextExample("b", 99.0)], "dev")  # nothing to check
+        _check_splits("multilabel", train, dev=train, test=test)
+    # nothing to check for values
+    _check_splits("regression", [TextExample("a", 1.0), TextExample("c", 2.0)], dev=[TextExample("b", 99.0)])
 
 
 def test_check_trainable_refuses_what_cannot_be_learned():
+    def check(task, train):
+        get_task(task)().check_trainable(train)
+
     train = [TextExample("a", "x", source="train.csv", line=2), TextExample("b", "x")]
     with pytest.raises(
         LabelError,
         match=r"The training set \(train\.csv\) has a single class \['x'\] \(2 examples\)",
     ):
-        check_trainable(train)
+        check("classification", train)
     with pytest.raises(
         LabelError, match=r"regression targets of the training set \(<memory>\) are all 3\.0"
     ):
-        check_trainable([TextExample("a", 3.0), TextExample("b", 3.0)], "regression")
+        check("regression", [TextExample("a", 3.0), TextExample("b", 3.0)])
     with pytest.raises(
         LabelError, match=r"Every training example .* has the same label set \['a', 'b'\]"
     ):
-        check_trainable([TextExample("a", ("a", "b")), TextExample("b", ("b", "a"))])
-    with pytest.raises(LabelError, match="The training set is empty"):
-        check_trainable([], "classification")
-    check_trainable([TextExample("a", "x"), TextExample("b", "y")])
-    check_trainable([TextExample("a", ("x",)), TextExample("b", ())])
-
-
-def test_infer_task():
-    assert infer_task([TextExample("a", "x")]) == "classification"
-    assert infer_task([TextExample("a", ("x",))]) == "multilabel"
-    assert infer_task([TextExample("a", 0.5)]) == "regression"
-    with pytest.raises(
-        ConfigError, match=r"one kind of label .* Received: \['classification', 'regression'\]"
-    ):
-        infer_task([TextExample("a", "x"), TextExample("b", 1.0)])
+        check("multilabel", [TextExample("a", ("a", "b")), TextExample("b", ("b", "a"))])
+    for task in ("classification", "multilabel", "regression"):
+        with pytest.raises(LabelError, match="The training set is empty"):
+            check(task, [])
+    check("classification", [TextExample("a", "x"), TextExample("b", "y")])
+    check("multilabel", [TextExample("a", ("x",)), TextExample("b", ())])
 
 
 def test_example_fields_are_json_friendly():

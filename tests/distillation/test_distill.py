@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -14,9 +13,7 @@ from kerastune_nlp.distillation import DistillConfig, distill
 from kerastune_nlp.distillation.students import choose_layers, parse_layer_list, spread_layers
 from kerastune_nlp.errors import ConfigError, LabelError, RunDirectoryError
 
-_spec = importlib.util.spec_from_file_location("harness", Path(__file__).parents[1] / "tasks" / "test_harness.py")
-harness = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(harness)
+from tests.tasks import harness
 
 
 def _splits(name):

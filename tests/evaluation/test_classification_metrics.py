@@ -186,11 +186,12 @@ def test_top_k():
 
 
 def test_format_scores_for_every_task():
-    text = cm.format_scores("classification", cm.classification_scores(Y, PROBS, NAMES), "Dev:")
+    import kerastune_nlp as kt
+
+    def table(name, scores, title=""):
+        return kt.get_task(name)().format_scores(scores, title)
+
+    text = table("classification", cm.classification_scores(Y, PROBS, NAMES), "Dev")
     assert text.startswith("Dev:") and "DESC" in text and "accuracy 0.6250" in text
-    assert "threshold 0.50" in cm.format_scores(
-        "multilabel", cm.multilabel_scores(ML_Y, ML_P, ["a", "b", "c"])
-    )
-    assert "pearson n/a" in cm.format_scores(
-        "regression", cm.regression_scores([1.0, 2.0], [1.0, 1.0])
-    )
+    assert "threshold 0.50" in table("multilabel", cm.multilabel_scores(ML_Y, ML_P, ["a", "b", "c"]))
+    assert "pearson n/a" in table("regression", cm.regression_scores([1.0, 2.0], [1.0, 1.0]))

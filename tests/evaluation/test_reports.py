@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from kerastune_nlp.data.text_readers import TextExample
+from kerastune_nlp.data.text_examples import TextExample
 from kerastune_nlp.errors import ConfigError
 from kerastune_nlp.evaluation import reports
 
@@ -85,8 +85,7 @@ def test_prediction_rows_for_each_task():
         TextExample("good", "pos", source="dev.csv", line=2),
         TextExample("bad", "neg", "pair"),
     ]
-    rows, losses = reports.prediction_rows(
-        "classification",
+    rows, losses = reports.class_prediction_rows(
         examples,
         np.array([1, 0]),
         np.array([[0.2, 0.8], [0.1, 0.9]]),
@@ -104,19 +103,19 @@ def test_prediction_rows_for_each_task():
     assert rows[1]["text_pair"] == "pair" and rows[1]["predicted"] == "pos"
     assert np.allclose(losses, [-np.log(0.8), -np.log(0.1)])
     assert np.isclose(losses[1], skm.log_loss([0], [[0.1, 0.9]], labels=[0, 1]))
-    rows, losses = reports.prediction_rows(
-        "multilabel", ["t1"], np.array([[1, 0]]), np.array([[0.7, 0.6]]), ["a", "b"], threshold=0.65
+    rows, losses = reports.label_set_prediction_rows(
+        ["t1"], np.array([[1, 0]]), np.array([[0.7, 0.6]]), ["a", "b"], threshold=0.65
     )
     assert rows == [
         {"text": "t1", "gold": ["a"], "predicted": ["a"], "probability": {"a": 0.7, "b": 0.6}}
     ]
     assert np.isclose(losses[0], skm.log_loss([1, 0], [0.7, 0.6]))
-    rows, losses = reports.prediction_rows("regression", ["t"], np.array([2.0]), np.array([3.5]))
+    rows, losses = reports.value_prediction_rows(["t"], np.array([2.0]), np.array([3.5]))
     assert rows == [{"text": "t", "gold": 2.0, "predicted": 3.5}] and losses[0] == 2.25
     with pytest.raises(
         ConfigError, match=r"as many examples, true labels and outputs\. Received: 1, 2, 2"
     ):
-        reports.prediction_rows("classification", ["x"], np.array([0, 1]), np.eye(2), ["a", "b"])
+        reports.class_prediction_rows(["x"], np.array([0, 1]), np.eye(2), ["a", "b"])
 
 
 def test_metrics_json_is_atomic_and_plain(tmp_path, caplog):

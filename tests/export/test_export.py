@@ -1,6 +1,5 @@
 """Export of every task: TF Serving layout, raw-string and id signatures, TFLite, ONNX, the report and the gate."""
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -13,9 +12,7 @@ import kerastune_nlp as kt
 from kerastune_nlp.errors import ConfigError, ExportError, RunDirectoryError
 from kerastune_nlp.export.exporter import export_run
 
-_spec = importlib.util.spec_from_file_location("harness", Path(__file__).parents[1] / "tasks" / "test_harness.py")
-harness = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(harness)
+from tests.tasks import harness
 
 
 @pytest.fixture(scope="module")

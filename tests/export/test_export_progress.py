@@ -24,11 +24,8 @@ def ner_run(tiny_run):
 
 
 def _dev():
-    import importlib.util
+    from tests.tasks import harness
 
-    spec = importlib.util.spec_from_file_location("harness", Path(__file__).parents[1] / "tasks" / "test_harness.py")
-    harness = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(harness)
     return harness.TASK_DATA["ner"]()[1]
 
 

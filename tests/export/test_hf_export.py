@@ -6,7 +6,6 @@ environment by `benchmarks/hf_export_reference.py`; the PyTorch round trip
 itself is `benchmarks/hf_export.py`.
 """
 
-import importlib.util
 import json
 import types
 from pathlib import Path
@@ -23,9 +22,7 @@ EXPECTED = json.loads((Path(__file__).parents[1] / "fixtures" / "hf_export" / "e
 FAMILIES = sorted(EXPECTED["families"])
 LABELS = EXPECTED["num_labels"]
 
-_spec = importlib.util.spec_from_file_location("harness", Path(__file__).parents[1] / "tasks" / "test_harness.py")
-harness = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(harness)
+from tests.tasks import harness
 
 
 def _tiny_predictor(family: str, task_name: str, seed: int = 0):

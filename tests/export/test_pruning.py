@@ -209,14 +209,10 @@ def test_gzip_size_is_the_gzip_length_and_shrinks_with_zeros(tmp_path):
 
 @pytest.mark.parametrize("name", ["classification", "regression"])
 def test_sequence_task_runs_prune_through_the_task_interface(name, tiny_bert, tmp_path):
-    import importlib.util
-    from pathlib import Path
+    from tests.tasks import harness
 
-    spec = importlib.util.spec_from_file_location("harness", Path(__file__).parents[1] / "tasks" / "test_harness.py")
-    harness = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(harness)
     train, dev = harness.TASK_DATA[name]()
-    run_dir = harness._train(name, tiny_bert, tmp_path / "run").run_dir
+    run_dir = harness.train_tiny(name, tiny_bert, tmp_path / "run").run_dir
     result = pruning.prune_run(run_dir, tmp_path / "pruned", sparsity=0.7, train=train, dev=dev, test=dev, verbose=0)
     block = result.metrics["pruning"]
     assert block["overall_sparsity"] == pytest.approx(0.7, abs=0.01)

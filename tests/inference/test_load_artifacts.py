@@ -12,9 +12,7 @@ import kerastune_nlp as kt
 from kerastune_nlp.errors import ConfigError, RunDirectoryError
 from kerastune_nlp.export.exporter import export_run
 
-_spec = importlib.util.spec_from_file_location("harness", Path(__file__).parents[1] / "tasks" / "test_harness.py")
-harness = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(harness)
+from tests.tasks import harness
 
 # `sharpened_run`: a tiny run whose answers differ from text to text (see its docstring).
 _client_spec = importlib.util.spec_from_file_location("serving_client_tests",

@@ -6,7 +6,6 @@ were made, and the real `kerastune-nlp serve` on a tiny trained model, whose
 answers must equal the `Predictor`'s own.
 """
 
-import importlib.util
 import json
 import random
 import socket
@@ -240,10 +239,7 @@ def test_backoff_doubles_and_is_capped():
 
 # --- the real server on tiny trained models: answers must equal the Predictor's ---
 
-_harness_spec = importlib.util.spec_from_file_location(
-    "harness", Path(__file__).parents[1] / "tasks" / "test_harness.py")
-harness = importlib.util.module_from_spec(_harness_spec)
-_harness_spec.loader.exec_module(harness)
+from tests.tasks import harness  # noqa: E402
 
 
 def sharpened_run(tmp_path_factory, tiny_run, name: str) -> Path:

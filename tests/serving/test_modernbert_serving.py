@@ -6,14 +6,11 @@ Python tokenizer (as `Predictor.load` does), for a run directory and for
 an exported TF Serving model folder alike.
 """
 
-import importlib.util
 from pathlib import Path
 
 import pytest
 
-_spec = importlib.util.spec_from_file_location("harness", Path(__file__).parents[1] / "tasks" / "test_harness.py")
-harness = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(harness)
+from tests.tasks import harness
 
 
 @pytest.mark.slow  # trains two tiny ModernBERT runs, exports one, starts two servers (about 60 s)

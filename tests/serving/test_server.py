@@ -25,9 +25,6 @@ from kerastune_nlp.serving.background import serve_in_background
 from kerastune_nlp.serving.batching import Batcher
 from kerastune_nlp.serving.registry import _call_predictor
 
-_spec = importlib.util.spec_from_file_location("harness", Path(__file__).parents[1] / "tasks" / "test_harness.py")
-harness = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(harness)
 _client_spec = importlib.util.spec_from_file_location("serving_client_tests", Path(__file__).parent / "test_client.py")
 client_tests = importlib.util.module_from_spec(_client_spec)
 _client_spec.loader.exec_module(client_tests)

@@ -13,7 +13,7 @@ import pytest
 import kerastune_nlp as kt
 from kerastune_nlp.cli import main
 from kerastune_nlp.config import setting
-from kerastune_nlp.tasks import EncodedSplit, Task, register_task, task_names
+from kerastune_nlp.tasks import DevScore, EncodedSplit, Task, register_task, task_names
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,10 +72,8 @@ class IsQuestionTask(Task):
         return (keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                 [keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
 
-    def validation(self, predictor, dev, dev_encoded):
-        from kerastune_nlp.training.callbacks import DevScoreCallback
-
-        return [DevScoreCallback(lambda: self.evaluate(predictor, dev), lambda s: {"val_accuracy": s["accuracy"]})], None
+    def dev_score(self, predictor, dev):
+        return DevScore(lambda: self.evaluate(predictor, dev), lambda s: {"val_accuracy": s["accuracy"]})
 
     def predict(self, predictor, inputs, **options):
         outputs = np.stack(predictor.outputs(self.encode(predictor.tokenizer, inputs, predictor.max_length,
