@@ -15,7 +15,8 @@ import logging
 import os
 from pathlib import Path
 
-from kerastune_nlp.data.conll import Sentence, is_valid_tag, to_iob2
+from kerastune_nlp.data.conll import Sentence
+from kerastune_nlp.data.token_rows import sentences_from_rows
 from kerastune_nlp.errors import ConfigError, DataFileNotFoundError, DataFormatError, HubUnavailableError
 
 logger = logging.getLogger("kerastune_nlp.data")
@@ -148,7 +149,8 @@ def load_split(name: str, split: str, *, config_name=None, data_files=None, cach
         raise DataFormatError(f"{name}: `datasets` could not read it ({type(error).__name__}: {error}).") from error
 
 
-def load_hub_conll(name: str = "conll2003", *, cache_dir=None) -> dict[str, list[Sentence]]:
+def load_hub_conll(name: str = "conll2003", *, cache_dir=None,
+                   document_column: str | None = None) -> dict[str, list[Sentence]]:
     """Downloads a token-classification data set and returns its sentences by split.
 
     Rows need `tokens` (strings) and `ner_tags` (integers with ClassLabel
@@ -160,6 +162,9 @@ def load_hub_conll(name: str = "conll2003", *, cache_dir=None) -> dict[str, list
         name: str. "conll2003" (loads `CONLL2003_HUB_ID`) or a hub id such as
             "user/dataset". Defaults to "conll2003".
         cache_dir: str or None. The `datasets` cache folder. Defaults to its own.
+        document_column: str or None. The column holding each row's document
+            id (rows with the same id form one document, in row order).
+            Defaults to None (no documents).
 
     Returns:
         `{"train": [...], "dev": [...], "test": [...]}` (the splits it has).
@@ -177,11 +182,11 @@ def load_hub_conll(name: str = "conll2003", *, cache_dir=None) -> dict[str, list
         script_fix=f'Use a copy stored as parquet (name="conll2003" loads {CONLL2003_HUB_ID!r}), or local CoNLL '
                    "files with --train/--dev/--test.",
     )
-    return _to_sentences(loaded, hub_id)
+    return _to_sentences(loaded, hub_id, document_column)
 
 
-def _to_sentences(loaded, hub_id: str) -> dict[str, list[Sentence]]:
-    """Our train/dev/test sentences from a DatasetDict, checking columns and tags."""
+def _to_sentences(loaded, hub_id: str, document_column: str | None = None) -> dict[str, list[Sentence]]:
+    """Our train/dev/test sentences from a DatasetDict, checking columns and tags (rows as in `token_rows`)."""
     result: dict[str, list[Sentence]] = {}
     for split in loaded:
         ours = _SPLITS.get(split)
@@ -199,28 +204,18 @@ def _to_sentences(loaded, hub_id: str) -> dict[str, list[Sentence]]:
                 f"columns, `ner_tags` as ClassLabel ids or tag strings. Received: columns "
                 f"{table.column_names}, `ner_tags` {feature}. Pick a token-classification data set."
             )
-        columns = table.select_columns(["tokens", "ner_tags"]).to_dict()
-        sentences, skipped, converted = [], 0, 0
-        for row, (tokens, ids) in enumerate(zip(columns["tokens"], columns["ner_tags"]), start=1):
-            if not tokens:
-                skipped += 1
-                continue
-            source = f"{hub_id}[{split}] row {row}"
-            tags = list(ids) if as_strings else [names[i] for i in ids]
-            bad = [t for t in tags if not is_valid_tag(t)]
-            if bad:
-                raise DataFormatError(
-                    f"{source}: expected tags `O`, `B-<type>` or `I-<type>`. Received: {bad[:3]}. "
-                    "This data set does not use IOB tags; convert it and pass local files."
-                )
-            fixed, changed = to_iob2(tags)
-            converted += len(changed)
-            sentences.append(Sentence(tuple(tokens), tuple(fixed), source, 0))
-        if skipped:
-            logger.info("%s[%s]: skipped %d empty row(s).", hub_id, split, skipped)
-        if converted:
-            logger.info("%s[%s]: converted %d IOB1 tag(s) to IOB2.", hub_id, split, converted)
-        result.setdefault(ours, []).extend(sentences)
+        if document_column is not None and document_column not in table.column_names:
+            raise ConfigError(
+                f"The data set {hub_id!r} ({split}) has no document column {document_column!r} "
+                f"(--document-column). Received: columns {table.column_names}. Pass the column that holds "
+                "the document id, or leave --document-column out."
+            )
+        wanted = ["tokens", "ner_tags"] + ([document_column] if document_column else [])
+        columns = table.select_columns(wanted).to_dict()
+        rows = ((number, {key: columns[key][number - 1] for key in wanted})
+                for number in range(1, table.num_rows + 1))
+        result.setdefault(ours, []).extend(sentences_from_rows(
+            rows, f"{hub_id}[{split}]", unit="row", document_column=document_column, tag_names=names))
     if not result.get("train"):
         raise DataFormatError(
             f"Expected a train split in the data set {hub_id!r}. Received: splits {list(loaded)}. "

@@ -38,7 +38,7 @@ class NERTask(Task):
         from kerastune_nlp.data import bundled_wnut17, load_hub_conll
 
         if data.dataset:
-            splits, name = load_hub_conll(data.dataset), data.dataset
+            splits, name = load_hub_conll(data.dataset, document_column=self.config.document_column), data.dataset
         else:
             if data.train:
                 paths, name = {"train": data.train, "dev": data.dev, "test": data.test}, Path(data.train).stem

@@ -138,7 +138,7 @@ def test_class_label_ids_become_iob2_tags_and_validation_becomes_dev(offline, mo
     first, iob1 = splits["train"]
     assert first.tags == ("B-PER", "I-PER", "O", "B-LOC") and first.tokens == ("Bob", "Smith", "in", "Rome")
     assert iob1.tags == ("B-PER",)  # a chunk starting with I- is converted
-    assert (iob1.source, iob1.line) == ("user/ner[train] row 3", 0)  # the empty row 2 is skipped
+    assert (iob1.source, iob1.line) == ("user/ner[train]", 3)  # the empty row 2 is skipped
     assert splits["dev"][0].tags == ("B-LOC",)
 
 
@@ -153,7 +153,7 @@ def test_unsuitable_data_sets_are_data_format_errors(offline, monkeypatch):
     with pytest.raises(DataFormatError, match=r"'user/ner' \(train\) to have `tokens` and `ner_tags`.*Received: columns \['text', 'label'\]"):
         load_hub_conll("user/ner")
     _fake_load(monkeypatch, {"train": _table([(["Rome"], [1])], names=["O", "LOC"])})
-    with pytest.raises(DataFormatError, match=r"user/ner\[train\] row 1: expected tags .*Received: \['LOC'\]"):
+    with pytest.raises(DataFormatError, match=r"user/ner\[train\], row 1, word 1: expected a tag .*Received: 'LOC'"):
         load_hub_conll("user/ner")
     _fake_load(monkeypatch, {"test": _table([(["Rome"], [3])])})
     with pytest.raises(DataFormatError, match=r"Expected a train split .*Received: splits \['test'\]"):
@@ -183,3 +183,21 @@ def test_every_reader_goes_through_the_gateway_and_honours_offline_set_after_imp
                                                   rf"is on.*{fix}"):
         read()
     assert attempts == []
+
+
+def test_a_document_column_groups_rows_into_documents_and_names_rows_without_one(offline, monkeypatch):
+    features = datasets.Features({"tokens": datasets.Sequence(datasets.Value("string")),
+                                  "ner_tags": datasets.Sequence(datasets.ClassLabel(names=NAMES)),
+                                  "doc_id": datasets.Value("string")})
+    rows = {"tokens": [["Bob"], ["in"], ["Rome"]], "ner_tags": [[1], [0], [3]], "doc_id": ["a", "b", "a"]}
+    _fake_load(monkeypatch, {"train": datasets.Dataset.from_dict(rows, features=features)})
+    train = load_hub_conll("user/ner", document_column="doc_id")["train"]
+    assert [(s.tokens, s.document, s.line) for s in train] == [(("Bob",), 0, 1), (("in",), 1, 2), (("Rome",), 0, 3)]
+    with pytest.raises(ConfigError, match=r"'user/ner' \(train\) has no document column 'doc' \(--document-column\)\. "
+                                          r"Received: columns \['tokens', 'ner_tags', 'doc_id'\]"):
+        load_hub_conll("user/ner", document_column="doc")
+    _fake_load(monkeypatch, {"train": datasets.Dataset.from_dict({**rows, "doc_id": ["a", "", None]},
+                                                                  features=features)})
+    with pytest.raises(DataFormatError, match=r"user/ner\[train\]: 2 row\(s\) have no document id in 'doc_id' "
+                                              r"\(missing, null or empty\): rows 2, 3"):
+        load_hub_conll("user/ner", document_column="doc_id")
