@@ -23,7 +23,7 @@ from kerastune_nlp.errors import (
     LabelError,
 )
 
-SHARED_TREC = Path("/work/shared/data/trec")
+SHARED_TREC = Path(__file__).resolve().parents[3] / "shared" / "data" / "trec"  # ../shared beside the repository
 
 
 def _write(tmp_path, name, text, encoding="utf-8"):
