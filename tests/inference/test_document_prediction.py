@@ -1,0 +1,162 @@
+"""Prediction on documents: the same context layout as training, offsets into the caller's strings."""
+
+import pytest
+
+from kerastune_nlp.config import DataConfig, ModelConfig, NERDataConfig, TrainConfig
+from kerastune_nlp.data import read_conll
+from kerastune_nlp.data.document_split import split_by_document
+from kerastune_nlp.errors import ConfigError
+from kerastune_nlp.inference.documents import Document, split_sentences
+from kerastune_nlp.inference.words import split_words
+
+WIKIGOLD = "/work/shared/data/wikigold/wikigold.conll.txt"
+
+
+def train_wikigold_context_run(backbone, output_dir, context_size="auto", documents=12):
+    """A tiny run on the first WikiGold articles, with document context (the recipe of test_document_context)."""
+    from kerastune_nlp.training.ner_trainer import train_ner
+
+    articles = [s for s in read_conll(WIKIGOLD) if s.document < documents]
+    (train, dev, test), _ = split_by_document(articles, (0.6, 0.2, 0.2), 0, "wikigold")
+    result = train_ner(train, dev, test, output_dir=output_dir, model_config=ModelConfig(backbone=str(backbone)),
+                       data_config=DataConfig(max_length=48), ner_config=NERDataConfig(context_size=context_size),
+                       train_config=TrainConfig(epochs=1, batch_size=16, learning_rate=1e-3), verbose=0)
+    return result.run_dir, test
+
+
+@pytest.fixture(scope="module")
+def context_run(tiny_bert, tmp_path_factory):
+    from kerastune_nlp.runs import load_run
+
+    run_dir, test = train_wikigold_context_run(tiny_bert, tmp_path_factory.mktemp("docs") / "run")
+    predictor = load_run(run_dir)
+    assert predictor.document_context == 12
+    return predictor, test
+
+
+def _by_document(examples):
+    documents: dict = {}
+    for sentence in examples:
+        documents.setdefault((sentence.source, sentence.document), []).append(sentence)
+    return [sorted(d, key=lambda s: s.line) for d in documents.values()]
+
+
+# -- the sentence rule -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, sentences", [
+    ("Obama met Merkel. They spoke in Berlin.", ["Obama met Merkel.", "They spoke in Berlin."]),
+    ("One line\nanother line", ["One line", "another line"]),
+    ('He said "Stop." Then left!  42 came.', ['He said "Stop."', "Then left!", "42 came."]),
+    ("Dr. Smith met J. Doe. The U.S. team won.", ["Dr. Smith met J. Doe.", "The U.S. team won."]),
+    ("pi is 3.14. it is not. Really? (Yes.)", ["pi is 3.14. it is not.", "Really?", "(Yes.)"]),
+    ("  padded start. And end.  ", ["padded start.", "And end."]),
+    ("", []),
+    ("   \n ", []),
+])
+def test_split_sentences_rule_and_offsets(text, sentences):
+    spans = split_sentences(text)
+    assert [text[s:e] for s, e in spans] == sentences
+    # Sentence boundaries are word boundaries: the words of the sentences are the words of the text.
+    assert [w for s, e in spans for w, _, _ in split_words(text[s:e])] == [w for w, _, _ in split_words(text)]
+
+
+def test_document_of_refuses_what_is_not_a_document():
+    with pytest.raises(ConfigError, match=r"Received: int at documents\[3\]"):
+        Document.of(5, 3)
+    with pytest.raises(ConfigError, match=r"Received: list at documents\[0\]\[1\]"):
+        Document.of(["fine", ["a", "b"]], 0)
+    assert Document.of(["fine", ["a", "b"]], 0, words_allowed=True).sentences == ("fine", ("a", "b"))
+
+
+# -- a run trained with context ----------------------------------------------------------------------
+
+def test_documents_are_read_exactly_as_training_encoded_them(context_run, monkeypatch):
+    predictor, test = context_run
+    documents = _by_document(test)
+    expected = predictor.task.predict_sentences(predictor, [s for d in documents for s in d])
+    training_rows = predictor.task.encode(predictor.tokenizer, [s for d in documents for s in d],
+                                          predictor.max_length).rows
+    seen = []
+    original = type(predictor).outputs
+    monkeypatch.setattr(predictor, "outputs", lambda rows: seen.extend(rows) or original(predictor, rows))
+    predictor.cache.clear()
+    got = predictor.predict(documents=[[list(s.tokens) for s in d] for d in documents])
+    assert [tags for d in got for tags in d] == expected
+    # The model inputs are the training windows, context included (not merely the same labels).
+    assert sorted(tuple(r.input_ids.tolist()) for r in seen) == sorted(tuple(r.input_ids.tolist())
+                                                                       for r in training_rows)
+    assert sum(len(r.input_ids) for r in seen) > sum(len(r.input_ids) for r in predictor.task.encode(
+        predictor.tokenizer, [list(s.tokens) for d in documents for s in d], predictor.max_length,
+        labelled=False).rows)
+
+
+def test_a_text_document_gives_the_labels_of_its_sentences_and_exact_offsets(context_run):
+    predictor, test = context_run
+    document = _by_document(test)[0]
+    sentences = [" ".join(s.tokens) for s in document]
+    text = "\n".join(sentences)
+    by_text = predictor.predict_entities(documents=[text])[0]
+    by_list = predictor.predict_entities(documents=[sentences])[0]
+    assert [s["text"] for s in by_text] == sentences
+    offset = 0
+    for from_text, from_list, sentence in zip(by_text, by_list, sentences):
+        assert (from_text["start"], from_text["end"]) == (offset, offset + len(sentence))
+        assert text[from_text["start"]:from_text["end"]] == sentence
+        for entity in from_text["entities"]:
+            assert text[entity["start"]:entity["end"]] == entity["text"]
+        for entity in from_list["entities"]:
+            assert sentence[entity["start"]:entity["end"]] == entity["text"]
+        # The same sentences in the same document: the same entities, offsets moved by the sentence start.
+        assert [(e["label"], e["start"] + offset, e["end"] + offset) for e in from_list["entities"]] == \
+               [(e["label"], e["start"], e["end"]) for e in from_text["entities"]]
+        offset += len(sentence) + 1
+    tags = predictor.predict(documents=[sentences])[0]
+    words = [[w for w, _, _ in split_words(s)] for s in sentences]
+    assert tags == predictor.predict(documents=[words])[0]
+    assert sum(len(s["entities"]) for s in by_text) == sum(
+        sum(t.startswith("B-") for t in sentence_tags) for sentence_tags in tags)
+
+
+def test_documents_do_not_see_each_other(context_run):
+    predictor, test = context_run
+    first, second = _by_document(test)[:2]
+    together = predictor.predict(documents=[[list(s.tokens) for s in first], [list(s.tokens) for s in second]])
+    predictor.cache.clear()
+    alone = [predictor.predict(documents=[[list(s.tokens) for s in d]])[0] for d in (first, second)]
+    assert together == alone
+
+
+# -- a run trained without context: documents change nothing -----------------------------------------
+
+def test_without_context_documents_give_what_sentences_give(tiny_run):
+    from kerastune_nlp.runs import load_run
+
+    predictor = load_run(tiny_run("ner"))
+    assert predictor.document_context == 0
+    sentences = ["Barack Obama met Angela Merkel in Berlin.", "Paris is lovely", "  Zürich,  São Paulo\tand New York "]
+    text = " ".join(sentences)
+    assert [s["entities"] for s in predictor.predict_entities(documents=[sentences])[0]] == \
+           predictor.predict_entities(sentences)
+    assert predictor.predict(documents=[sentences])[0] == predictor.predict(sentences)
+    records = predictor.predict_entities(documents=[text])[0]
+    alone = predictor.predict_entities([text[r["start"]:r["end"]] for r in records])
+    assert [[(e["label"], e["start"], e["end"], e["score"]) for e in r["entities"]] for r in records] == \
+           [[(e["label"], e["start"] + r["start"], e["end"] + r["start"], e["score"]) for e in spans]
+            for r, spans in zip(records, alone)]
+    # Texts and documents in one call (as one server batch may hold them) are each answered in kind.
+    mixed = predictor.predict_entities([sentences[0], Document.from_sentences(sentences[1:])])
+    assert mixed[0] == predictor.predict_entities(sentences[:1])[0]
+    assert [r["entities"] for r in mixed[1]] == predictor.predict_entities(sentences[1:])
+
+
+def test_document_errors_name_the_place(tiny_run):
+    from kerastune_nlp.runs import load_run
+
+    predictor = load_run(tiny_run("ner"))
+    with pytest.raises(ConfigError, match=r"empty sentence at documents\[1\]\[0\]"):
+        predictor.predict_entities(documents=[["fine"], ["  ", "x"]])
+    with pytest.raises(ConfigError, match="either texts or `documents`"):
+        predictor.predict_entities(["a"], documents=[["b"]])
+    with pytest.raises(ConfigError, match="wrap it in a list"):
+        predictor.predict_entities(documents="one text")
+    assert predictor.predict_entities(documents=["", "  "]) == [[], []]
