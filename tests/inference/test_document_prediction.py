@@ -31,6 +31,7 @@ def context_run(tiny_bert, tmp_path_factory):
     run_dir, test = train_wikigold_context_run(tiny_bert, tmp_path_factory.mktemp("docs") / "run")
     predictor = load_run(run_dir)
     assert predictor.document_context == 12
+    predictor.source = {"kind": "run", "path": str(run_dir)}
     return predictor, test
 
 
@@ -160,3 +161,34 @@ def test_document_errors_name_the_place(tiny_run):
     with pytest.raises(ConfigError, match="wrap it in a list"):
         predictor.predict_entities(documents="one text")
     assert predictor.predict_entities(documents=["", "  "]) == [[], []]
+
+
+# -- the CLI: --input read as documents ----------------------------------------------------------------
+
+def test_cli_predict_input_reads_documents(context_run, tmp_path):
+    import json
+
+    from kerastune_nlp.cli import main
+
+    predictor, test = context_run
+    first, second = [[" ".join(s.tokens) for s in d][:4] for d in _by_document(test)[:2]]
+    lines = ["-DOCSTART- -X- O O", "", *first, "", "", "-DOCSTART- -X- O O", *second]
+    source = tmp_path / "documents.txt"
+    source.write_text("\n".join(lines) + "\n")
+    assert main(["predict", predictor.source["path"], "--input",
+                 str(source), "--output", str(tmp_path / "out.jsonl")]) == 0
+    records = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert [r["line"] for r in records] == list(range(1, len(lines) + 1))
+    assert records[0] == {"line": 1, "text": lines[0], "document_start": True} and records[1] == {"line": 2,
+                                                                                                  "blank": True}
+    expected = predictor.predict_json(documents=[first, second])
+    sentences = [r for r in records if "document" in r]
+    assert [r["document"] for r in sentences] == [1] * len(first) + [2] * len(second)
+    assert [r["text"] for r in sentences] == first + second
+    assert [{k: r[k] for k in ("entities", "words", "labels")} for r in sentences] == \
+           [{k: e[k] for k in ("entities", "words", "labels")} for d in expected for e in d]
+    # --documents no: every line alone, as before (so the -DOCSTART- line is a text of its own).
+    assert main(["predict", predictor.source["path"], "--input", str(source), "--documents", "no",
+                 "--format", "text", "--output", str(tmp_path / "alone.txt")]) == 0
+    alone = (tmp_path / "alone.txt").read_text().splitlines()
+    assert len(alone) == len(lines) and alone[1] == "" and alone[0] != lines[0]
