@@ -192,3 +192,24 @@ def test_cli_predict_input_reads_documents(context_run, tmp_path):
                  "--format", "text", "--output", str(tmp_path / "alone.txt")]) == 0
     alone = (tmp_path / "alone.txt").read_text().splitlines()
     assert len(alone) == len(lines) and alone[1] == "" and alone[0] != lines[0]
+
+
+# -- the server: :entities documents on a run with context -----------------------------------------------
+
+def test_server_entities_documents_read_the_context(context_run):
+    import httpx
+
+    from kerastune_nlp.serving.background import serve_in_background
+
+    predictor, test = context_run
+    documents = [[" ".join(s.tokens) for s in d][:5] for d in _by_document(test)[:2]]
+    body = {"documents": [{"sentences": documents[0]}, {"text": "\n".join(documents[1])}]}
+    with serve_in_background(predictor.source["path"], model_name="wiki") as server:
+        response = httpx.post(f"{server.url}/v1/models/wiki:entities", json=body, timeout=60)
+    assert response.status_code == 200, response.text
+    expected = predictor.predict_entities(documents=[documents[0], "\n".join(documents[1])])
+    got = response.json()["predictions"]
+    assert [[(e["label"], e["start"], e["end"]) for s in d for e in s["entities"]] for d in got] == \
+           [[(e["label"], e["start"], e["end"]) for s in d for e in s["entities"]] for d in expected]
+    assert [[(s["start"], s["end"]) for s in d] for d in got] == [[(s["start"], s["end"]) for s in d]
+                                                                    for d in expected]
