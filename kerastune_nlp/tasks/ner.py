@@ -412,6 +412,64 @@ class NERTask(Task):
     def raw_text_inputs(self) -> dict:
         return {"text": "one sentence per example; split into words and punctuation as CoNLL data is"}
 
+    def raw_context_inputs(self) -> dict:
+        """Inputs of the `text_with_context` signature (only for runs trained with document context)."""
+        if not self.state.get("context_size"):
+            return {}
+        return {**self.raw_text_inputs(),
+                "left_context": "the document's text before the sentence ('' at its start); its last "
+                                "context_size sub-tokens are read",
+                "right_context": "the document's text after the sentence ('' at its end); its first "
+                                 "context_size sub-tokens are read"}
+
+    def raw_context_inputs_of(self, examples) -> dict:
+        """`text_with_context` inputs of labelled sentences: their words, and their document's neighbours."""
+        size = int(self.state.get("context_size", 0))
+        keys = self.document_keys(examples) or [None] * len(examples)
+        documents: dict = {}
+        for index, key in enumerate(keys):
+            if key is not None:
+                documents.setdefault(key[0], []).append((key[1], index))
+        left, right = [""] * len(examples), [""] * len(examples)
+        for members in documents.values():
+            members.sort()
+            words = [list(examples[i].tokens) for _, i in members]
+            for k, (_, index) in enumerate(members):
+                # Every word has at least one sub-token: `size` words on each side hold the context.
+                before = [w for sentence in words[:k] for w in sentence][-size:] if size else []
+                after = [w for sentence in words[k + 1:] for w in sentence][:size]
+                left[index], right[index] = " ".join(before), " ".join(after)
+        return {"text": [" ".join(s.tokens) for s in examples], "left_context": left, "right_context": right}
+
+    def predict_with_context(self, predictor, inputs: dict) -> list[list[str]]:
+        """What `text_with_context` returns, by the Python path: each text with its context strings.
+
+        The context strings are split by the word rule and laid out by the
+        training encoder (as a three-sentence document: left, text, right).
+        """
+        from kerastune_nlp.data.ner_windows import gather_word_logits
+        from kerastune_nlp.evaluation.iob_decoding import viterbi_decode_batch
+        from kerastune_nlp.inference.words import split_words
+
+        texts = self.word_lists(inputs["text"])
+        sentences, keys, centres = [], [], []
+        for i, words in enumerate(texts):
+            for part, value in enumerate((inputs["left_context"][i], None, inputs["right_context"][i])):
+                context = [w for w, _, _ in split_words(value)] if value is not None else words
+                if context:
+                    if value is None:
+                        centres.append(len(sentences))
+                    sentences.append(context)
+                    keys.append(((i,), part))
+        encoder = self._encoder(predictor.tokenizer, predictor.max_length, self.context_size(predictor.max_length))
+        windows = encoder.encode(sentences, documents=keys)[0]
+        position = {sentence: k for k, sentence in enumerate(centres)}
+        rows = [dataclasses.replace(w, sentence_index=position[w.sentence_index]) for w in windows
+                if w.sentence_index in position]
+        scores = gather_word_logits(rows, predictor.outputs(rows), [len(w) for w in texts])
+        log_probs = [s - np.logaddexp.reduce(s, axis=-1, keepdims=True) for s in scores]
+        return [[self.labels[int(i)] for i in ids] for ids in viterbi_decode_batch(log_probs, self.labels)]
+
     def raw_inputs_of(self, examples) -> dict:
         return {"text": [" ".join(s.tokens) for s in examples]}
 
@@ -447,7 +505,9 @@ class NERTask(Task):
         from kerastune_nlp._tf import tf
         from kerastune_nlp.evaluation.iob_decoding import viterbi_decode_graph
 
-        encoded = graph_tokenizer.encode_words(inputs["text"])
+        encoded = graph_tokenizer.encode_words(inputs["text"], inputs.get("left_context"),
+                                               inputs.get("right_context"),
+                                               self.context_size(graph_tokenizer.max_length))
         logits = forward(encoded["features"])
         word_logits = tf.gather(logits, encoded["first"], batch_dims=1)  # [B, W, labels]
         tagged = encoded["word_mask"] & encoded["covered"]

@@ -213,3 +213,89 @@ def test_server_entities_documents_read_the_context(context_run):
            [[(e["label"], e["start"], e["end"]) for s in d for e in s["entities"]] for d in expected]
     assert [[(s["start"], s["end"]) for s in d] for d in got] == [[(s["start"], s["end"]) for s in d]
                                                                     for d in expected]
+
+
+# -- the exported raw-string signature with context ---------------------------------------------------------
+
+def _exported_signatures(predictor, folder):
+    """The raw-string signatures of the run, saved and loaded as TF Serving loads them."""
+    import tensorflow as tf
+
+    from kerastune_nlp.export import graph_tokenizer as gt
+    from kerastune_nlp.export.signatures import CONTEXT_SIGNATURE, RAW_SIGNATURE, ServingModule
+
+    graph = gt.GraphWordPiece(gt.wordpiece_spec(predictor.tokenizer), predictor.max_length)
+    module = ServingModule(predictor, graph)
+    tf.saved_model.save(module, str(folder), signatures=module.signatures())
+    loaded = tf.saved_model.load(str(folder))
+    return loaded.signatures[CONTEXT_SIGNATURE], loaded.signatures[RAW_SIGNATURE], loaded
+
+
+def test_text_with_context_signature_gives_the_predictors_labels(context_run, tmp_path):
+    import tensorflow as tf
+
+    predictor, test = context_run
+    examples = [s for d in _by_document(test) for s in d]
+    signature, plain, _ = _exported_signatures(predictor, tmp_path / "saved")
+    task = predictor.task
+    inputs = task.raw_context_inputs_of(examples)
+    assert sorted(signature.structured_input_signature[1]) == ["left_context", "right_context", "text"]
+    assert sorted(plain.structured_input_signature[1]) == ["text"]
+    outputs = signature(**{name: tf.constant(values) for name, values in inputs.items()})
+    got = task.from_raw_outputs({name: value.numpy() for name, value in outputs.items()})
+    by_python = task.predict_with_context(predictor, inputs)
+    compared = [(a, b) for a, b in zip(got, by_python) if a is not None]
+    # (Sentences longer than one window are the Python path's business: None, not compared.)
+    assert len(compared) >= 15 and all(a == b for a, b in compared)
+    # Where the word rule splits the joined words back into the CoNLL words, these are the labels the
+    # Predictor gives the labelled sentences in their documents (the training layout).
+    expected = task.predict_sentences(predictor, examples)
+    same_words = [i for i, s in enumerate(examples) if [w for w, _, _ in split_words(inputs["text"][i])]
+                  == list(s.tokens) and got[i] is not None]
+    assert len(same_words) >= 10
+    assert [got[i] for i in same_words] == [expected[i] for i in same_words]
+    # The context is really read: the ids differ from the plain signature's wherever a sentence has neighbours.
+    with_context = outputs["scores"].numpy()
+    alone = plain(text=tf.constant(inputs["text"]))["scores"].numpy()
+    assert not np_allclose(with_context, alone)
+    # No context strings: the plain signature's answer.
+    empty = signature(text=tf.constant(inputs["text"]), left_context=tf.constant([""] * len(examples)),
+                      right_context=tf.constant([""] * len(examples)))
+    assert np_allclose(empty["scores"].numpy(), alone)
+
+
+def np_allclose(a, b):
+    import numpy as np
+
+    return a.shape == b.shape and np.allclose(a, b, atol=1e-5)
+
+
+def test_the_graph_lays_out_context_ids_exactly_as_training(context_run):
+    import tensorflow as tf
+
+    from kerastune_nlp.export import graph_tokenizer as gt
+
+    predictor, test = context_run
+    task = predictor.task
+    examples = [s for d in _by_document(test) for s in d]
+    inputs = task.raw_context_inputs_of(examples)
+    graph = gt.GraphWordPiece(gt.wordpiece_spec(predictor.tokenizer), predictor.max_length)
+    encoded = graph.encode_words(tf.constant(inputs["text"]), tf.constant(inputs["left_context"]),
+                                 tf.constant(inputs["right_context"]), task.context_size(predictor.max_length))
+    ids, mask = encoded["features"]["input_ids"].numpy(), encoded["features"]["attention_mask"].numpy()
+    windows = task.encode(predictor.tokenizer, examples, predictor.max_length).rows
+    rows: dict = {}
+    for window in windows:
+        rows.setdefault(window.sentence_index, []).append(window)
+    checked = with_context = 0
+    for i, sentence in enumerate(examples):
+        if len(rows[i]) > 1 or [w for w, _, _ in split_words(inputs["text"][i])] != list(sentence.tokens):
+            continue
+        window = rows[i][0]
+        assert ids[i][mask[i].astype(bool)].tolist() == window.input_ids.tolist(), i
+        # Each word's first sub-token is where training scores it.
+        first = encoded["first"].numpy()[i][: len(sentence.tokens)]
+        assert first[window.scored_words].tolist() == window.scored_positions.tolist()
+        checked += 1
+        with_context += window.scored_positions[0] > 1
+    assert checked >= 15 and with_context >= 10
