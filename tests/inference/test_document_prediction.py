@@ -299,3 +299,31 @@ def test_the_graph_lays_out_context_ids_exactly_as_training(context_run):
         checked += 1
         with_context += window.scored_positions[0] > 1
     assert checked >= 15 and with_context >= 10
+
+
+# -- the export report scores with context ------------------------------------------------------------------
+
+def test_export_scores_with_context_and_checks_the_context_signature(context_run, tmp_path):
+    import json
+
+    from kerastune_nlp.export.exporter import export_run
+    from kerastune_nlp.inference import load_predictor
+
+    predictor, test = context_run
+    export_run(predictor.source["path"], tmp_path / "export", formats="savedmodel,tflite-float32",
+                        examples=test, measure=False)
+    report = json.loads((tmp_path / "export" / "export_report.json").read_text())
+    assert report["document_context"] == 12 and any("Document context" in n for n in report["notes"])
+    rows = {r["format"]: r for r in report["artifacts"]}
+    keras_f1 = predictor.task.primary_metric(predictor.evaluate(test))
+    assert rows["keras-float32"]["metric"] == pytest.approx(keras_f1, abs=1e-6)
+    for fmt in ("savedmodel", "tflite-float32"):
+        assert rows[fmt]["status"] == "published", rows[fmt]
+        assert rows[fmt]["metric"] == pytest.approx(keras_f1, abs=1e-3)
+    agreed, total = rows["savedmodel"]["extra"]["context_signature_agreement"].split("/")
+    assert agreed == total and int(total) >= 15
+    # The exported TFLite model, loaded as a Predictor, reads documents with the context laid out in its ids.
+    tflite = load_predictor(next((tmp_path / "export" / "tflite").glob("*.tflite")))
+    documents = _by_document(test)[:2]
+    assert tflite.predict(documents=[[list(s.tokens) for s in d] for d in documents]) == \
+           predictor.predict(documents=[[list(s.tokens) for s in d] for d in documents])
