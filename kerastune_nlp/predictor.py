@@ -193,7 +193,8 @@ class Predictor:
         from kerastune_nlp.errors import ConfigError
         from kerastune_nlp.inference.documents import Document
 
-        if len(inputs):
+        inputs = list(inputs)
+        if inputs:
             raise ConfigError(f"Pass either texts or `documents`, not both. Received: {len(inputs)} texts and "
                               f"`documents`.")
         if not hasattr(self.task, "tag_documents"):
