@@ -109,12 +109,18 @@ class Predictor:
                     results[index] = output[: len(rows[index].input_ids)] if output.ndim >= 2 else output
         return results
 
-    def predict(self, inputs: Sequence, **options) -> list:
+    def predict(self, inputs: Sequence = (), **options) -> list:
         """One prediction per input: word tags (ner), a label, labels, or a value.
 
         Options: `top_k` (classification, multilabel: the k most probable
-        `(label, probability)` pairs), `pairs` (the second text of each pair).
+        `(label, probability)` pairs), `pairs` (the second text of each pair),
+        `documents` (ner, instead of `inputs`): a list of documents, each one
+        text or a list of sentences (strings or word lists); returns the word
+        tags of each sentence of each document, read with the run's document
+        context (see `predict_entities`).
         """
+        if "documents" in options:
+            return self._documents("predict", inputs, options.pop("documents"), options)
         inputs = list(inputs)
         pairs = options.pop("pairs", None)
         pairs = list(pairs) if pairs is not None else None
@@ -127,7 +133,8 @@ class Predictor:
 
         return self._cached(keys, compute)
 
-    def predict_entities(self, texts: Sequence[str], aggregation: str = "first") -> list[list[dict]]:
+    def predict_entities(self, texts: Sequence[str] = (), aggregation: str = "first",
+                         documents: Sequence | None = None) -> list[list[dict]]:
         """Entity spans of raw texts (NER models): `{"text", "label", "start", "end", "score"}` per entity.
 
         `start`/`end` are character offsets into each original string. Texts
@@ -135,7 +142,23 @@ class Predictor:
         than `max_length` sub-tokens are read in overlapping windows, so no
         entity is lost. `aggregation` combines a word's sub-tokens: "first"
         (what training labels), "average" (mean probabilities) or "max".
+
+        `documents` (instead of `texts`): each document is a list of sentence
+        strings, or one text cut into sentences by `split_sentences`
+        (`inference.documents`). Every sentence is read with the document
+        context the run was trained with (`context_size`; none when 0, so a
+        sentence gets what `texts` gives it). Returns, per document, one
+        `{"text", "start", "end", "entities"}` per sentence; every offset
+        is into the caller's string: the document's text, or the sentence of
+        a list. (`texts` may also hold `Document` objects: each is answered
+        so.)
+
+        Example:
+        >>> predictor.predict_entities(documents=["Obama met Merkel. They spoke in Berlin."])
+        [[{'text': 'Obama met Merkel.', 'start': 0, 'end': 17, 'entities': [...]}, {...}]]
         """
+        if documents is not None:
+            return self._documents("entities", texts, documents, {"aggregation": aggregation})
         texts = list(texts)
         keys = [("entities", aggregation, _freeze(t)) for t in texts]
         return self._cached(keys, lambda idx: self.task.entities(self, [texts[i] for i in idx], aggregation))
@@ -153,11 +176,45 @@ class Predictor:
         return self._cached(keys, lambda idx: self.task.serve(
             self, {name: [values[i] for i in idx] for name, values in columns.items()}))
 
-    def predict_json(self, texts: Sequence[str], **options) -> list[dict]:
-        """One JSON-ready answer per raw text (what `kerastune-nlp predict` writes as JSON Lines)."""
+    def predict_json(self, texts: Sequence[str] = (), **options) -> list[dict]:
+        """One JSON-ready answer per raw text (what `kerastune-nlp predict` writes as JSON Lines).
+
+        `documents=[...]` (ner): per document, one answer per sentence (with
+        its `start`/`end`), read with the run's document context.
+        """
+        if "documents" in options:
+            return self._documents("json", texts, options.pop("documents"), options)
         texts = list(texts)
         keys = [("json", _freeze(options), _freeze(t)) for t in texts]
         return self._cached(keys, lambda idx: self.task.json_record(self, [texts[i] for i in idx], **options))
+
+    def _documents(self, kind: str, inputs, documents, options: dict) -> list:
+        """`predict`, `predict_entities` and `predict_json` on documents (see `task.tag_documents`)."""
+        from kerastune_nlp.errors import ConfigError
+        from kerastune_nlp.inference.documents import Document
+
+        inputs = list(inputs)
+        if inputs:
+            raise ConfigError(f"Pass either texts or `documents`, not both. Received: {len(inputs)} texts and "
+                              f"`documents`.")
+        if not hasattr(self.task, "tag_documents"):
+            raise ConfigError(f"Expected a NER model for `documents`. Received: a {self.task.name} model.")
+        if isinstance(documents, (str, Document)):
+            raise ConfigError("Expected `documents` to be a list of documents. Received: one document; wrap it "
+                              "in a list.")
+        documents = [Document.of(d, i, words_allowed=kind == "predict") for i, d in enumerate(documents)]
+        aggregation = options.get("aggregation", "first")
+        compute = {"predict": lambda chosen: self.task.predict_documents(self, chosen),
+                   "entities": lambda chosen: self.task.document_entities(self, chosen, aggregation),
+                   "json": lambda chosen: self.task.document_json_records(self, chosen, aggregation)}[kind]
+        keys = [("documents", kind, _freeze(options), d) for d in documents]
+        return self._cached(keys, lambda idx: compute([documents[i] for i in idx]))
+
+    @property
+    def document_context(self) -> int:
+        """Sub-tokens of document context per side the model reads (0: every sentence is read alone)."""
+        size = getattr(self.task, "context_size", None)
+        return int(size(self.max_length)) if callable(size) else 0
 
     def _cached(self, keys: list, compute) -> list:
         def locked(indices):

@@ -119,7 +119,11 @@ def _predict(args) -> None:
     if task.has_entities and args.format == "jsonl":
         options = {"aggregation": args.aggregation}
     filled = [t for t in texts if t]
-    if args.format == "jsonl":
+    if args.documents == "yes" or (args.documents == "auto" and predictor.document_context):
+        from kerastune_nlp.cli.predict_documents import document_lines
+
+        lines = document_lines(predictor, texts, args.format, args.aggregation)
+    elif args.format == "jsonl":
         answers = iter(predictor.predict_json(filled, **options) if filled else [])
         lines = (json.dumps({"line": n, "text": text, **(next(answers) if text else {"blank": True})},
                             ensure_ascii=False, default=str) for n, text in enumerate(texts, 1))
@@ -175,6 +179,10 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--top-k", type=positive_int, default=3, help="labels given per text (classification, multilabel)")
     predict.add_argument("--aggregation", choices=("first", "average", "max"), default="first",
                          help="ner: how a word's sub-tokens are combined (default first, as trained)")
+    predict.add_argument("--documents", choices=("auto", "yes", "no"), default="auto",
+                         help="ner: read the input lines as documents (one sentence per line; a blank or "
+                              "-DOCSTART- line ends a document), each sentence with its document's context; "
+                              "auto (default): when the model was trained with --context-size")
     for module in stage_commands():
         module.add_parser(commands).set_defaults(stage_command=module.run)
     for subcommand in commands.choices.values():

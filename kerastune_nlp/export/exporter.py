@@ -260,6 +260,11 @@ def _export_run(run_dir, output_dir, formats, name, version, max_metric_drop, ov
                   "higher_is_better": task.metric_higher_is_better, "evaluated_on": evaluated_on,
                   "examples": len(examples), "max_metric_drop": max_metric_drop,
                   "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs", "notes": []}
+        if predictor.document_context:
+            from kerastune_nlp.export.context_check import context_note
+
+            header["document_context"] = predictor.document_context
+            header["notes"].append(context_note(predictor))
         keras_row = ArtifactReport("keras-float32", str(run_dir), reporting.directory_size(run_dir / "model.h5"),
                                    metric=round(reference_metric, 6), metric_change=0.0, status="reference")
         if measure:
@@ -472,7 +477,7 @@ def _export_onnx_int8(context, output: Path) -> ArtifactReport:
 def _export_saved_model(context, module, output: Path, name, version, overwrite, manifest, graph, agreement):
     from kerastune_nlp.export import savedmodel
     from kerastune_nlp.export.runners import SavedModelRunner
-    from kerastune_nlp.export.signatures import RAW_SIGNATURE, describe_signature
+    from kerastune_nlp.export.signatures import CONTEXT_SIGNATURE, RAW_SIGNATURE, describe_signature
 
     base = output / "serving"
     target, version = savedmodel.version_folder(base, name, version, overwrite)
@@ -489,6 +494,11 @@ def _export_saved_model(context, module, output: Path, name, version, overwrite,
             raise ExportError(scored.reason)
         if graph is not None:
             _check_raw_signature(context, runner.loaded.signatures[RAW_SIGNATURE], row)
+            if CONTEXT_SIGNATURE in runner.loaded.signatures:
+                from kerastune_nlp.export.context_check import check_context_signature
+
+                check_context_signature(context.task, context.predictor, context.examples[:200],
+                                        runner.loaded.signatures[CONTEXT_SIGNATURE], row, RAW_CHECK_BATCH)
 
     try:
         savedmodel.write_saved_model(module, signatures, target, sidecar, context.predictor.tokenizer, verify)

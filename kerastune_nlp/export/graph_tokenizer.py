@@ -195,12 +195,58 @@ class GraphWordPiece:
 
     # -- NER -------------------------------------------------------------------------
 
-    def encode_words(self, texts):
+    def _words_and_pieces(self, texts):
+        """Words of the Predictor's rule, and each word's sub-tokens ([UNK] for none, at most `capacity`)."""
+        from kerastune_nlp._tf import tf
+        from kerastune_nlp.inference.words import WHITESPACE_PATTERN, WORD_PATTERN
+
+        # The Predictor's word rule, run by RE2: every word and every whitespace
+        # run is a delimiter; words are kept, whitespace dropped.
+        words, byte_starts, _ = self._regex_split(texts, f"{WHITESPACE_PATTERN}|{WORD_PATTERN}", WORD_PATTERN)
+        pieces = self.pieces(words.flat_values)  # [all words, (pieces)]
+        unk = tf.constant(self.spec.vocab.index(self.spec.unknown_token), tf.int64)
+        empty = tf.equal(pieces.row_lengths(), 0)
+        pieces = tf.concat([pieces, tf.RaggedTensor.from_row_lengths(
+            tf.fill([tf.reduce_sum(tf.cast(empty, tf.int64))], unk), tf.cast(empty, tf.int64))], axis=1)
+        return words, byte_starts, pieces[:, : self.capacity]
+
+    def context_pieces(self, texts):
+        """Ragged `[batch, (sub-tokens)]` of context strings, word by word as the training encoder makes them."""
+        from kerastune_nlp._tf import tf
+
+        words, _, pieces = self._words_and_pieces(texts)
+        return tf.RaggedTensor.from_row_lengths(
+            pieces.flat_values, tf.reduce_sum(words.with_flat_values(pieces.row_lengths()), axis=1))
+
+    def fit_context(self, left, right, centre, context_size: int):
+        """The context the sentence reads: `data.ner_windows` (`_contexts` + `_fit_context`) in the graph.
+
+        Up to `context_size` sub-tokens on each side (the end of `left`, the
+        start of `right`), shrunk so the window keeps `max_length` (each side
+        keeps its half or more); none for a sentence longer than one window.
+        """
+        from kerastune_nlp._tf import tf
+
+        left_all, right_all = left.row_lengths(), right.row_lengths()
+        n = tf.constant(context_size, tf.int64)
+        left_size, right_size = tf.minimum(left_all, n), tf.minimum(right_all, n)
+        free = tf.constant(self.capacity, tf.int64) - centre
+        over = left_size + right_size > free
+        keep_left = tf.where(over, tf.minimum(left_size, tf.maximum(free // 2, free - right_size)), left_size)
+        keep_right = tf.where(over, tf.minimum(right_size, free - keep_left), right_size)
+        keep_left, keep_right = tf.maximum(keep_left, 0), tf.maximum(keep_right, 0)
+        return _row_slice(left, left_all - keep_left, left_all), _row_slice(right, tf.zeros_like(keep_right),
+                                                                              keep_right)
+
+    def encode_words(self, texts, left=None, right=None, context_size: int = 0):
         """Words (the Predictor's rule, `inference.words`) with character offsets, and the model input.
 
         Each word keeps at least one sub-token ([UNK] when WordPiece yields
         none, as training did) and at most `capacity`; words past the input's
         length limit are reported through `covered` (False) rather than dropped.
+        `left`/`right` (with `context_size` > 0): each sentence's document
+        context as strings, laid out as training did ([CLS] left sentence
+        right [SEP]; `fit_context`).
 
         Returns:
             dict with `features` (the padded model input), `words` [B, W]
@@ -210,29 +256,22 @@ class GraphWordPiece:
         """
         from kerastune_nlp._tf import tf
 
-        spec = self.spec
-        from kerastune_nlp.inference.words import WHITESPACE_PATTERN, WORD_PATTERN
-
-        # The Predictor's word rule, run by RE2: every word and every whitespace
-        # run is a delimiter; words are kept, whitespace dropped.
-        words, byte_starts, byte_ends = self._regex_split(texts, f"{WHITESPACE_PATTERN}|{WORD_PATTERN}",
-                                                          WORD_PATTERN)
+        words, byte_starts, pieces = self._words_and_pieces(texts)
         flat_words = words.flat_values
-        pieces = self.pieces(flat_words)  # [all words, (pieces)]
-        unk = tf.constant(spec.vocab.index(spec.unknown_token), tf.int64)
-        empty = tf.equal(pieces.row_lengths(), 0)
-        pieces = tf.concat([pieces, tf.RaggedTensor.from_row_lengths(
-            tf.fill([tf.reduce_sum(tf.cast(empty, tf.int64))], unk), tf.cast(empty, tf.int64))], axis=1)
-        pieces = pieces[:, : self.capacity]
         counts = pieces.row_lengths()  # [all words]
         per_sentence_counts = words.with_flat_values(counts)  # [B, (W)]
         first = tf.cumsum(per_sentence_counts, axis=1, exclusive=True) + 1  # after [CLS]
-        sentence_pieces = tf.RaggedTensor.from_row_lengths(
-            pieces.flat_values, tf.reduce_sum(per_sentence_counts, axis=1))
+        centre = tf.reduce_sum(per_sentence_counts, axis=1)
+        sentence_pieces = tf.RaggedTensor.from_row_lengths(pieces.flat_values, centre)
         sentence_pieces = sentence_pieces[:, : self.capacity]
-        features = self._frame([sentence_pieces])
-        # Covered: the whole word fits, as the Python windows require.
+        # Covered: the whole word fits, as the Python windows require (context only joins sentences that fit).
         covered = first + per_sentence_counts <= self.max_length - 1
+        if context_size and left is not None and right is not None:
+            left, right = self.fit_context(self.context_pieces(left), self.context_pieces(right), centre,
+                                           context_size)
+            sentence_pieces = tf.concat([left, sentence_pieces, right], axis=1)
+            first = first + tf.expand_dims(left.row_lengths(), 1)
+        features = self._frame([sentence_pieces])
         # An uncovered word points at [CLS] (always inside the input); callers mask it.
         first = first.with_flat_values(tf.where(covered.flat_values, first.flat_values,
                                                 tf.zeros_like(first.flat_values)))
@@ -252,6 +291,16 @@ class GraphWordPiece:
             "word_mask": tf.ones_like(first, tf.bool).to_tensor(default_value=False),
             "covered": covered.to_tensor(default_value=False),
         }
+
+
+def _row_slice(ragged, starts, ends):
+    """Row i's values `[starts[i], ends[i])`, as a ragged tensor."""
+    from kerastune_nlp._tf import tf
+
+    positions = tf.ragged.range(starts, ends)
+    flat = tf.gather(ragged.flat_values, positions.flat_values + tf.gather(ragged.row_starts(),
+                                                                           positions.value_rowids()))
+    return tf.RaggedTensor.from_row_lengths(flat, positions.row_lengths())
 
 
 def _take_prefix(ragged, lengths):

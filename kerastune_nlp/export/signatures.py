@@ -2,7 +2,9 @@
 
 `serving_default` takes raw UTF-8 strings and tokenizes inside the graph
 (BERT-family WordPiece vocabularies only); `ids` takes token ids and masks
-and works for any backbone. What each returns is the task's business
+and works for any backbone. A NER run trained with document context also
+gets `text_with_context`: `text`, `left_context`, `right_context` (strings,
+'' for none), the context cut and laid out in the graph as training did. What each returns is the task's business
 (`Task.serve_raw_text`, `Task.serving_outputs`): this module only wires the
 model, the in-graph tokenizer and the input specs together.
 """
@@ -13,6 +15,8 @@ from kerastune_nlp._tf import tf
 
 RAW_SIGNATURE = "serving_default"
 IDS_SIGNATURE = "ids"
+# Raw strings plus the document context around them: NER runs trained with a context size only.
+CONTEXT_SIGNATURE = "text_with_context"
 
 
 class ServingModule(tf.Module):
@@ -58,8 +62,8 @@ class ServingModule(tf.Module):
 
         return logits
 
-    def raw_text_function(self):
-        names = list(self._task.raw_text_inputs())
+    def raw_text_function(self, names=None):
+        names = list(names or self._task.raw_text_inputs())
         specs = [tf.TensorSpec([None], tf.string, name=name) for name in names]
 
         @tf.function(input_signature=specs)
@@ -74,6 +78,9 @@ class ServingModule(tf.Module):
         signatures = {IDS_SIGNATURE: ids.get_concrete_function()}
         if self.graph_tokenizer is not None:
             signatures[RAW_SIGNATURE] = self.raw_text_function().get_concrete_function()
+            context_inputs = getattr(self._task, "raw_context_inputs", dict)()
+            if context_inputs:
+                signatures[CONTEXT_SIGNATURE] = self.raw_text_function(context_inputs).get_concrete_function()
         else:
             signatures[RAW_SIGNATURE] = signatures[IDS_SIGNATURE]
         return signatures

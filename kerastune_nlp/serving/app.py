@@ -1,5 +1,10 @@
 """The REST front: TF Serving's `/v1/models/...` API, `:entities`, `/health` and `/metrics`.
 
+`:entities` takes `{"instances": ["text", ...]}` (one span list per text) or
+`{"documents": [{"sentences": [...]} | {"text": "..."} | "text", ...]}`:
+per document one `{"text", "start", "end", "entities"}` per sentence, each
+sentence read with the run's document context (`Predictor.predict_entities`).
+
 Routes only parse, wait and answer: predictor calls run on each version's
 batching thread (`batching.Batcher`), so the event loop never blocks on
 TensorFlow. Every answer, errors included, is JSON; errors are

@@ -233,22 +233,62 @@ def parse_columns(inputs: dict, names: Sequence[str], max_instances: int) -> dic
     return columns
 
 
-def parse_entities(payload: dict, max_instances: int) -> tuple[list[str], str]:
-    """Checks an `:entities` body -> (texts, aggregation)."""
-    unknown = sorted(set(payload) - {"instances", "aggregation", "signature_name"})
+def parse_entities(payload: dict, max_instances: int) -> tuple[list, str]:
+    """Checks an `:entities` body -> (texts, or `Document`s for a "documents" body; aggregation)."""
+    unknown = sorted(set(payload) - {"instances", "documents", "aggregation", "signature_name"})
     if unknown:
-        raise RequestError(f"Unknown key(s) {_names(unknown)} in the request. Expected \"instances\" and "
-                           "optionally \"aggregation\" (" + " | ".join(AGGREGATIONS) + ").")
+        raise RequestError(f"Unknown key(s) {_names(unknown)} in the request. Expected \"instances\" (or "
+                           "\"documents\") and optionally \"aggregation\" (" + " | ".join(AGGREGATIONS) + ").")
     check_signature_name(payload)
-    if "instances" not in payload:
-        raise RequestError("Missing \"instances\". Send {\"instances\": [\"raw text\", ...], "
-                           "\"aggregation\": \"first\"}.")
+    if ("instances" in payload) == ("documents" in payload):
+        raise RequestError(("Both \"instances\" and \"documents\" given; send one. " if "documents" in payload
+                            else "Missing \"instances\". ") + "Send {\"instances\": [\"raw text\", ...], "
+                           "\"aggregation\": \"first\"} or {\"documents\": [{\"sentences\": [\"...\", ...]} "
+                           "| {\"text\": \"...\"}, ...]}.")
     aggregation = payload.get("aggregation", "first")
     if aggregation not in AGGREGATIONS:
         raise RequestError(f"Unknown aggregation. Received: {json.dumps(aggregation)}. Expected one of "
                            + ", ".join(AGGREGATIONS) + ".")
+    if "documents" in payload:
+        return parse_documents(payload["documents"], max_instances), aggregation
     texts = _rows(payload["instances"], ["text"], max_instances)["text"]
     return texts, aggregation
+
+
+def parse_documents(documents, max_instances: int) -> list:
+    """`:entities` documents -> `Document`s; at most `max_instances` sentences in all.
+
+    A document is `{"sentences": ["...", ...]}` (offsets into each sentence),
+    `{"text": "..."}` or a bare string (cut into sentences; offsets into the text).
+    """
+    from kerastune_nlp.inference.documents import Document
+
+    if not isinstance(documents, list):
+        raise RequestError(f"Expected \"documents\" to be a list. Received: a JSON {_json_type(documents)}. "
+                           "Send {\"documents\": [{\"sentences\": [\"...\", ...]} | {\"text\": \"...\"}, ...]}.")
+    check_count(len(documents), max_instances)
+    parsed = []
+    for index, document in enumerate(documents):
+        where = f"documents[{index}]"
+        if isinstance(document, str) or (isinstance(document, dict) and set(document) == {"text"}):
+            text = document if isinstance(document, str) else document["text"]
+            parsed.append(Document.from_text(_text(text, where + ("" if isinstance(document, str) else ".text"))))
+        elif isinstance(document, dict) and set(document) == {"sentences"}:
+            sentences = document["sentences"]
+            if not isinstance(sentences, list) or not sentences:
+                raise RequestError(f"Expected {where}.sentences to be a non-empty list of strings. Received: "
+                                   f"{json.dumps(sentences)[:60]}.")
+            parsed.append(Document.from_sentences(
+                [_text(s, f"{where}.sentences[{k}]") for k, s in enumerate(sentences)]))
+        else:
+            shown = _names(sorted(document)) if isinstance(document, dict) else f"a JSON {_json_type(document)}"
+            raise RequestError(f"Expected {where} to be {{\"sentences\": [...]}}, {{\"text\": \"...\"}} or a "
+                               f"string. Received: {shown}.")
+    sentences = sum(len(d.sentences) for d in parsed)
+    if sentences > max_instances:
+        raise RequestError(f"Too many sentences: {sentences} in one request's documents, at most {max_instances} "
+                           "(--max-instances). Split the request into smaller ones.", 413)
+    return parsed
 
 
 def to_json(value) -> Any:

@@ -269,8 +269,87 @@ class NERTask(Task):
         if aggregation not in AGGREGATIONS:
             raise ConfigError(f"Unknown aggregation. Expected one of {', '.join(AGGREGATIONS)}. "
                               f"Received: aggregation={aggregation!r}.")
+        if any(not isinstance(t, str) and hasattr(t, "sentences") for t in texts):
+            return self._mixed_entities(predictor, texts, aggregation)
         return [entity_spans(text, tagged["words"], tagged["labels"], tagged["scores"])
                 for text, tagged in zip(texts, self.tag_texts(predictor, texts, split_words, aggregation))]
+
+    # -- documents (prediction with the run's document context) ------------------
+
+    def tag_documents(self, predictor, documents, aggregation: str = "first",
+                      words_allowed: bool = False) -> list[list[dict]]:
+        """Per document, per sentence: `{"text", "start", "end", "words", "labels", "scores"}`.
+
+        Each sentence is read with the run's document context (its
+        neighbours in the same document, laid out by the training encoder);
+        with `context_size` 0 every sentence is read alone, exactly as
+        `tag_texts` reads it. `words` are `(word, start, end)` with offsets
+        into the string the caller gave (the document's text, or the sentence).
+        """
+        from kerastune_nlp.inference.documents import Document
+
+        documents = [Document.of(d, i, words_allowed) for i, d in enumerate(documents)]
+        word_lists, keys = [], []
+        for d, document in enumerate(documents):
+            for k, words in enumerate(document.sentence_words()):
+                if not words:
+                    raise ConfigError(f"Expected sentences with at least one word. Received: an empty sentence "
+                                      f"at documents[{d}][{k}]. Remove empty sentences before predicting.")
+                word_lists.append(words)
+                keys.append(((d,), k))
+        context = self.context_size(predictor.max_length)
+        tagged = iter(self.tag_words(predictor, [[w for w, _, _ in words] for words in word_lists],
+                                     aggregation, documents=keys if context else None) if word_lists else [])
+        words = iter(word_lists)
+        results = []
+        for document in documents:
+            sentences = []
+            for sentence, start in zip(document.sentences, document.starts):
+                ids, probabilities = next(tagged)
+                text = sentence if isinstance(sentence, str) else " ".join(sentence)
+                sentences.append({"text": text, "start": start, "end": start + len(text), "words": next(words),
+                                  "labels": [self.labels[int(i)] for i in ids],
+                                  "scores": [float(p) for p in probabilities]})
+            results.append(sentences)
+        return results
+
+    def predict_documents(self, predictor, documents) -> list[list[list[str]]]:
+        """Word tags per sentence of each document (sentences as strings or word lists)."""
+        return [[sentence["labels"] for sentence in document]
+                for document in self.tag_documents(predictor, documents, words_allowed=True)]
+
+    def document_entities(self, predictor, documents, aggregation: str = "first") -> list[list[dict]]:
+        """Per document, per sentence: `{"text", "start", "end", "entities"}`, offsets into the caller's string."""
+        from kerastune_nlp.inference.documents import Document
+        from kerastune_nlp.inference.words import entity_spans
+
+        documents = [Document.of(d, i) for i, d in enumerate(documents)]
+        results = []
+        for document, tagged in zip(documents, self.tag_documents(predictor, documents, aggregation)):
+            source = document.text
+            results.append([{"text": s["text"], "start": s["start"], "end": s["end"],
+                             "entities": entity_spans(source if source is not None else s["text"], s["words"],
+                                                      s["labels"], s["scores"])} for s in tagged])
+        return results
+
+    def document_json_records(self, predictor, documents, aggregation: str = "first") -> list[list[dict]]:
+        """Per document, per sentence: what `json_record` gives a text, plus the sentence's offsets."""
+        from kerastune_nlp.inference.words import entity_spans
+
+        return [[{"start": s["start"], "end": s["end"],
+                  "entities": entity_spans(s["text"], [(w, a - s["start"], b - s["start"]) for w, a, b in s["words"]],
+                                           s["labels"], s["scores"]),
+                  "words": [w for w, _, _ in s["words"]], "labels": s["labels"]} for s in document]
+                for document in self.tag_documents(predictor, documents, aggregation)]
+
+    def _mixed_entities(self, predictor, items, aggregation):
+        """Texts and `Document`s in one list (one server batch may hold both): each answered in kind."""
+        is_document = [not isinstance(t, str) for t in items]
+        documents = iter(self.document_entities(predictor, [t for t, d in zip(items, is_document) if d],
+                                                aggregation))
+        texts = [t for t, d in zip(items, is_document) if not d]
+        spans = iter(self.entities(predictor, texts, aggregation) if texts else [])
+        return [next(documents) if d else next(spans) for d in is_document]
 
     def serve(self, predictor, inputs: dict) -> list[dict]:
         """What the raw-string SavedModel signature returns, per text (the same words, every word covered)."""
@@ -340,6 +419,64 @@ class NERTask(Task):
     def raw_text_inputs(self) -> dict:
         return {"text": "one sentence per example; split into words and punctuation as CoNLL data is"}
 
+    def raw_context_inputs(self) -> dict:
+        """Inputs of the `text_with_context` signature (only for runs trained with document context)."""
+        if not self.state.get("context_size"):
+            return {}
+        return {**self.raw_text_inputs(),
+                "left_context": "the document's text before the sentence ('' at its start); its last "
+                                "context_size sub-tokens are read",
+                "right_context": "the document's text after the sentence ('' at its end); its first "
+                                 "context_size sub-tokens are read"}
+
+    def raw_context_inputs_of(self, examples) -> dict:
+        """`text_with_context` inputs of labelled sentences: their words, and their document's neighbours."""
+        size = int(self.state.get("context_size", 0))
+        keys = self.document_keys(examples) or [None] * len(examples)
+        documents: dict = {}
+        for index, key in enumerate(keys):
+            if key is not None:
+                documents.setdefault(key[0], []).append((key[1], index))
+        left, right = [""] * len(examples), [""] * len(examples)
+        for members in documents.values():
+            members.sort()
+            words = [list(examples[i].tokens) for _, i in members]
+            for k, (_, index) in enumerate(members):
+                # Every word has at least one sub-token: `size` words on each side hold the context.
+                before = [w for sentence in words[:k] for w in sentence][-size:] if size else []
+                after = [w for sentence in words[k + 1:] for w in sentence][:size]
+                left[index], right[index] = " ".join(before), " ".join(after)
+        return {"text": [" ".join(s.tokens) for s in examples], "left_context": left, "right_context": right}
+
+    def predict_with_context(self, predictor, inputs: dict) -> list[list[str]]:
+        """What `text_with_context` returns, by the Python path: each text with its context strings.
+
+        The context strings are split by the word rule and laid out by the
+        training encoder (as a three-sentence document: left, text, right).
+        """
+        from kerastune_nlp.data.ner_windows import gather_word_logits
+        from kerastune_nlp.evaluation.iob_decoding import viterbi_decode_batch
+        from kerastune_nlp.inference.words import split_words
+
+        texts = self.word_lists(inputs["text"])
+        sentences, keys, centres = [], [], []
+        for i, words in enumerate(texts):
+            for part, value in enumerate((inputs["left_context"][i], None, inputs["right_context"][i])):
+                context = [w for w, _, _ in split_words(value)] if value is not None else words
+                if context:
+                    if value is None:
+                        centres.append(len(sentences))
+                    sentences.append(context)
+                    keys.append(((i,), part))
+        encoder = self._encoder(predictor.tokenizer, predictor.max_length, self.context_size(predictor.max_length))
+        windows = encoder.encode(sentences, documents=keys)[0]
+        position = {sentence: k for k, sentence in enumerate(centres)}
+        rows = [dataclasses.replace(w, sentence_index=position[w.sentence_index]) for w in windows
+                if w.sentence_index in position]
+        scores = gather_word_logits(rows, predictor.outputs(rows), [len(w) for w in texts])
+        log_probs = [s - np.logaddexp.reduce(s, axis=-1, keepdims=True) for s in scores]
+        return [[self.labels[int(i)] for i in ids] for ids in viterbi_decode_batch(log_probs, self.labels)]
+
     def raw_inputs_of(self, examples) -> dict:
         return {"text": [" ".join(s.tokens) for s in examples]}
 
@@ -375,7 +512,9 @@ class NERTask(Task):
         from kerastune_nlp._tf import tf
         from kerastune_nlp.evaluation.iob_decoding import viterbi_decode_graph
 
-        encoded = graph_tokenizer.encode_words(inputs["text"])
+        encoded = graph_tokenizer.encode_words(inputs["text"], inputs.get("left_context"),
+                                               inputs.get("right_context"),
+                                               self.context_size(graph_tokenizer.max_length))
         logits = forward(encoded["features"])
         word_logits = tf.gather(logits, encoded["first"], batch_dims=1)  # [B, W, labels]
         tagged = encoded["word_mask"] & encoded["covered"]

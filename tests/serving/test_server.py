@@ -203,6 +203,32 @@ def test_wrong_paths_and_models_answer_like_tf_serving(cls, path, method, status
     assert response.status_code == status and re.search(message, response.json()["error"]), response.text
 
 
+def test_entities_take_documents(ner):
+    documents = [{"sentences": NER_TEXTS[:2]}, {"text": ". ".join(NER_TEXTS)}, "Paris is lovely. Berlin too"]
+    response = post(ner, "ner:entities", json={"documents": documents, "aggregation": "max"})
+    assert response.status_code == 200, response.text
+    expected = ner.direct.predict_entities(documents=[NER_TEXTS[:2], ". ".join(NER_TEXTS), documents[2]],
+                                           aggregation="max")
+    assert_same(response.json(), {"predictions": expected})
+    text = ". ".join(NER_TEXTS)
+    for sentence in response.json()["predictions"][1]:
+        assert text[sentence["start"]:sentence["end"]] == sentence["text"]
+        assert all(text[e["start"]:e["end"]] == e["text"] for e in sentence["entities"])
+
+
+@pytest.mark.parametrize("body, message", [
+    ({"documents": [{"sentences": ["fine", 3]}]}, r"documents\[0\]\.sentences\[1\]"),
+    ({"documents": [{"text": "  "}]}, r"non-empty text for documents\[0\]\.text"),
+    ({"documents": [{"sentence": ["a"]}]}, r"Expected documents\[0\] to be .*Received: \"sentence\""),
+    ({"documents": {"text": "a"}}, r"Expected \"documents\" to be a list"),
+    ({"documents": [{"sentences": ["a"] * 17}]}, r"Too many sentences: 17"),
+    ({"documents": ["a"], "instances": ["b"]}, r"Both \"instances\" and \"documents\""),
+])
+def test_bad_entity_documents_name_the_field(ner, body, message):
+    response = post(ner, "ner:entities", json=body)
+    assert response.status_code in (400, 413) and re.search(message, response.json()["error"]), response.text
+
+
 def test_bad_entities_requests(ner):
     response = post(ner, "ner:entities", json={"instances": ["a"], "aggregation": "mean"})
     assert response.status_code == 400 and 'Received: "mean". Expected one of first, average, max' in \
