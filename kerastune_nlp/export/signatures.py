@@ -10,9 +10,7 @@ model, the in-graph tokenizer and the input specs together.
 from __future__ import annotations
 
 from kerastune_nlp._tf import tf
-
-RAW_SIGNATURE = "serving_default"
-IDS_SIGNATURE = "ids"
+from kerastune_nlp.inference.artifacts import IDS_SIGNATURE, RAW_SIGNATURE
 
 
 class ServingModule(tf.Module):
