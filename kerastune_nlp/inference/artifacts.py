@@ -119,7 +119,7 @@ def resolve_path(path, model: str | None = None) -> ResolvedArtifact:
         missing = [name for name in VERSION_FILES if not (path / name).is_file()]
         if missing:
             _refuse(path, f"is an incomplete SavedModel version folder (missing {', '.join(missing)})",
-                    "Wait until it is completely copied, or export the model again.")
+                    "Wait until it is completely copied, or export the model again with `kerastune-nlp export`.")
         return ResolvedArtifact("savedmodel", path, path.parent.name if path.name.isdigit() else path.name,
                                 version=path)
     versions = numbered_versions(path)
