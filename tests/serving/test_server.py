@@ -358,8 +358,10 @@ def test_new_versions_are_served_without_restart_and_broken_ones_are_not(artifac
         # Half-written (no variables/) and broken (garbage saved_model.pb) folders.
         (base / "3").mkdir()
         shutil.copy(base / "1" / "saved_model.pb", base / "3" / "saved_model.pb")
-        shutil.copytree(base / "1", base / "4")
-        (base / "4" / "saved_model.pb").write_bytes(b"not a SavedModel")
+        # Broken before it appears: a poll between a plain copy and the overwrite loaded the good copy.
+        shutil.copytree(base / "1", base / ".4.tmp")
+        (base / ".4.tmp" / "saved_model.pb").write_bytes(b"not a SavedModel")
+        (base / ".4.tmp").rename(base / "4")
         wait_for(lambda: states(server).get(4, ("",))[0] == "END", "version 4 to fail")
         status = get(server, "/v1/models/ner/versions/4").json()["model_version_status"][0]
         assert status["status"]["error_code"] == "UNKNOWN" and "Loading" in status["status"]["error_message"]
