@@ -112,7 +112,7 @@ def latest_version(export_dir: Path) -> Path | None:
 
 
 def engines(predictor, export_dir: Path, threads: int) -> dict:
-    from kerastune_nlp.export.runners import OnnxRunner, SavedModelRunner, TFLiteRunner
+    from kerastune_nlp.inference.runners import OnnxRunner, SavedModelRunner, TFLiteRunner
 
     found = {"keras-float32": predictor.run_batch}
     saved = latest_version(export_dir)
@@ -165,8 +165,8 @@ def time_engine(run, rows, input_names, pad_id, latency_rows: int, throughput_ro
 def time_raw_signature(export_dir: Path, task, examples, latency_rows: int, throughput_rows: int) -> dict | None:
     """The raw-string signature, end to end (in-graph tokenization, model, decoding)."""
     from kerastune_nlp._tf import tf
-    from kerastune_nlp.export.savedmodel import load_saved_model
-    from kerastune_nlp.export.signatures import RAW_SIGNATURE
+    from kerastune_nlp.inference.runners import load_saved_model
+    from kerastune_nlp.inference.artifacts import RAW_SIGNATURE
 
     saved = latest_version(export_dir)
     if not saved:
@@ -191,7 +191,7 @@ def benchmark_run(label: str, run_dir: Path, export_dir: Path, args, threads: in
     import kerastune_nlp as kt
     from kerastune_nlp.export.exporter import export_run
     from kerastune_nlp.export.exporter import check_run, evaluation_examples
-    from kerastune_nlp.export.runners import ArtifactPredictor
+    from kerastune_nlp.inference.runners import ArtifactPredictor
 
     print(f"[{label}] exporting {run_dir} -> {export_dir}", file=sys.stderr)
     result = export_run(run_dir, export_dir, formats=FORMATS, measure=False, overwrite=True)

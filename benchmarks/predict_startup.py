@@ -142,11 +142,12 @@ def child(args) -> None:
 
         setattr(owner, name, wrapper)
 
+    from kerastune_nlp.inference import loading
     from kerastune_nlp.predictor import Predictor
-    from kerastune_nlp.runs import loading
+    from kerastune_nlp.runs import weights
 
     timed(backbones, "load_tokenizer", "tokenizer")
-    timed(loading, "load_weights", "load weights")
+    timed(weights, "load_weights", "load weights")
     # Model building = rebuild_model minus what it spends in the tokenizer and the weights.
     timed(loading, "rebuild_model", "build model")
     calls = {"n": 0}

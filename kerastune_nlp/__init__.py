@@ -39,7 +39,7 @@ _LAZY = {
     "train": "kerastune_nlp.training.trainer",
     "Trainer": "kerastune_nlp.training.trainer",
     "RunResult": "kerastune_nlp.training.trainer",
-    "load_run": "kerastune_nlp.runs",
+    "load_run": "kerastune_nlp.inference",
     "Predictor": "kerastune_nlp.predictor",
     "load_predictor": "kerastune_nlp.inference",
     "Task": "kerastune_nlp.tasks",

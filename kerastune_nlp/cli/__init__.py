@@ -17,6 +17,7 @@ from kerastune_nlp.cli import console
 from kerastune_nlp.cli.flags import add_train_arguments, settings_from_args
 from kerastune_nlp.cli.parsing import Parser, add_verbose, positive_int
 from kerastune_nlp.errors import ConfigError, DataFileNotFoundError, DataFormatError, KerastuneNLPError
+from kerastune_nlp.inference.artifacts import PATH_FORMS
 
 logger = logging.getLogger("kerastune_nlp")
 EXIT_ERROR, EXIT_INTERRUPTED = 2, 130
@@ -57,16 +58,14 @@ def run_training(args) -> object:
 
 def _evaluate(args) -> None:
     from kerastune_nlp.config import DataConfig
-    from kerastune_nlp.runs import load_run
-    from kerastune_nlp.runs.manifest import read_manifest
+    from kerastune_nlp.inference.artifacts import resolve_path
+    from kerastune_nlp.inference.loading import load_predictor, read_task
 
-    manifest = read_manifest(args.run)
-    from kerastune_nlp.tasks import get_task
-
-    task = get_task(manifest.task)(manifest.task_config, manifest.task_state)
+    artifact = resolve_path(args.run)  # a wrong PATH is refused before TensorFlow loads
+    task = read_task(artifact)
     examples = task.read_file(args.test, DataConfig(encoding=args.encoding))
     task.check_examples(examples, "test")
-    predictor = load_run(args.run)
+    predictor = load_predictor(artifact.path, cache_size=0)
     scores = predictor.evaluate(examples)
     print(task.format_scores(scores, str(args.test)))
     if args.json:
@@ -157,8 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
                                             "is a flag named as its config field.")
     add_train_arguments(train)
 
-    evaluate = commands.add_parser("evaluate", help="score a run directory on a labelled file")
-    evaluate.add_argument("run", help="run directory written by `train`")
+    evaluate = commands.add_parser("evaluate", help="score a run directory or an exported model on a labelled file",
+                                   description=f"Scores a model on a labelled file. PATH: {PATH_FORMS}.")
+    evaluate.add_argument("run", metavar="PATH", help="run directory or exported model")
     evaluate.add_argument("--test", required=True, help="labelled file in the run's format (CoNLL, CSV, ...)")
     evaluate.add_argument("--encoding", default="utf-8")
     evaluate.add_argument("--json", help="also write the scores to this JSON file")
@@ -166,8 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict = commands.add_parser(
         "predict", help="predict with a run directory or an exported model (JSON Lines out)",
         description="One answer per input line, in input order. Reads the texts given as arguments, "
-                    "--input FILE, or stdin. Takes a run directory, a SavedModel version folder, a .tflite "
-                    "or an .onnx file from `kerastune-nlp export`.")
+                    f"--input FILE, or stdin. PATH: {PATH_FORMS}.")
     predict.add_argument("run", metavar="PATH", help="run directory or exported model")
     predict.add_argument("text", nargs="*", help="inputs; none and no --input: read stdin")
     predict.add_argument("--input", help="a file with one input per line; blank lines give a {\"blank\": true} line")

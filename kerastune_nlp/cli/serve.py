@@ -7,6 +7,7 @@ import signal
 import threading
 
 from kerastune_nlp.errors import ConfigError
+from kerastune_nlp.inference.artifacts import PATH_FORMS
 
 
 def add_parser(commands) -> argparse.ArgumentParser:
@@ -17,9 +18,7 @@ def add_parser(commands) -> argparse.ArgumentParser:
         description="Serve a model with TF Serving's REST API: GET /v1/models/<name>[/versions/<v>][/metadata], "
                     "POST /v1/models/<name>[/versions/<v>]:predict, plus :entities (NER), GET /health and GET "
                     "/metrics. Concurrent requests are merged into batches. A model base folder is watched for "
-                    "new numbered version folders, which are served without a restart.\n\nPATH: a TF Serving "
-                    "model base folder (<export>/serving/<name>), an export folder, a run directory, a "
-                    "SavedModel version folder, a .tflite or an .onnx file.")
+                    f"new numbered version folders, which are served without a restart.\n\nPATH: {PATH_FORMS}.")
     parser.add_argument("path", metavar="PATH", help="what to serve (see above)")
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1; 0.0.0.0 for all)")
     parser.add_argument("--port", type=int, default=8501, help="REST port (default 8501, as TF Serving)")

@@ -30,13 +30,13 @@ import shutil
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
-
 from kerastune_nlp.noise import quiet
 from kerastune_nlp.errors import ConfigError, ExportError, RunDirectoryError
 from kerastune_nlp.export import report as reporting
 from kerastune_nlp.export.report import ArtifactReport
+from kerastune_nlp.export.scoring import FLOAT_PARITY, ScoringContext, score_artifact
 from kerastune_nlp.export.steps import Steps
+from kerastune_nlp.inference.artifacts import EXPORT_MARKER, EXPORT_TOKENIZER, SERVING_FOLDER
 
 logger = logging.getLogger("kerastune_nlp.export")
 
@@ -59,10 +59,6 @@ FORMATS = {
 _RUN_ORDER = ("onnx", "onnx-int8", "savedmodel", "tflite-float32", "tflite-float16", "tflite-int8",
               "tflite-int8-full", "hf")
 DEFAULT_FORMATS = ("savedmodel", "tflite-float32", "tflite-float16", "tflite-int8", "onnx", "onnx-int8")
-EXPORT_MARKER = "kerastune_export.json"
-# Largest logit difference accepted for float32 artifacts (ONNX and SavedModel
-# match to ~1e-6 here; 1e-4 is the bar the issue sets for ONNX).
-FLOAT_PARITY = 1e-4
 TOKENIZER_AGREEMENT = 0.999
 RAW_CHECK_BATCH = 32
 
@@ -224,7 +220,7 @@ def _quiet_loggers():
 
 def _export_run(run_dir, output_dir, formats, name, version, max_metric_drop, overwrite, test_file, examples,
                 measure, agreement_inputs, raw_strings, parity_tolerance) -> ExportResult:
-    from kerastune_nlp.runs.loading import load_run
+    from kerastune_nlp.inference.loading import rebuild_model
     from kerastune_nlp.tasks import get_task
 
     run_dir, output = Path(run_dir), Path(output_dir)
@@ -245,8 +241,7 @@ def _export_run(run_dir, output_dir, formats, name, version, max_metric_drop, ov
         if not examples:
             raise ConfigError("Expected labelled examples to score the artifacts on. Received: none (the run has "
                               "no test or dev split). Pass --test FILE.")
-        predictor = load_run(run_dir)
-        task = predictor.task
+        predictor, _ = rebuild_model(task, manifest, run_dir)  # the manifest and task read above, once
         rows = task.encode(predictor.tokenizer, examples, predictor.max_length).rows
         logging.getLogger("kerastune_nlp.data").setLevel(logging.ERROR)  # said once above
     with steps.step("keras-float32 reference"):
@@ -254,7 +249,7 @@ def _export_run(run_dir, output_dir, formats, name, version, max_metric_drop, ov
         reference_metric = task.primary_metric(task.evaluate(predictor, examples))
         output.mkdir(parents=True, exist_ok=True)
         _write_marker(output, manifest, predictor)
-        predictor.tokenizer.save_pretrained(str(output / "tokenizer"))
+        predictor.tokenizer.save_pretrained(str(output / EXPORT_TOKENIZER))
 
         header = {"run": str(run_dir), "task": task.name, "metric_name": task.metric_name,
                   "higher_is_better": task.metric_higher_is_better, "evaluated_on": evaluated_on,
@@ -282,8 +277,8 @@ def _export_run(run_dir, output_dir, formats, name, version, max_metric_drop, ov
     from kerastune_nlp.export.signatures import ServingModule
 
     module = ServingModule(predictor, graph)
-    context = _Context(task, predictor, examples, rows, reference_outputs, reference_metric, max_metric_drop,
-                       measure, parity_tolerance)
+    context = ScoringContext(task, predictor, examples, rows, reference_outputs, reference_metric, max_metric_drop,
+                             measure, parity_tolerance)
     by_format = {}
     for fmt in sorted(formats, key=_RUN_ORDER.index):
         # quiet(): LiteRT prints its XNNPACK line when an artifact is scored (the converters are hushed
@@ -312,19 +307,6 @@ def _export_run(run_dir, output_dir, formats, name, version, max_metric_drop, ov
         raise ExportError("; ".join(f"{r.format} was not published: {r.reason}" for r in failed)
                           + f". The other artifacts and the report are in {str(output)!r}.")
     return ExportResult(output, results, md_path, json_path, header)
-
-
-@dataclasses.dataclass
-class _Context:
-    task: object
-    predictor: object
-    examples: list
-    rows: list
-    reference_outputs: list
-    reference_metric: float
-    max_metric_drop: float
-    measure: bool
-    parity: float = FLOAT_PARITY
 
 
 def _write_marker(output: Path, manifest, predictor) -> None:
@@ -376,30 +358,6 @@ def _graph_tokenizer(task, predictor, examples, extra_inputs, header, required: 
     return graph, agreement
 
 
-def _score(context: _Context, runner, row: ArtifactReport, parity: float | None) -> ArtifactReport:
-    """Logit parity, metric and speed of one artifact; marks it refused when the gate says so."""
-    from kerastune_nlp.export.runners import ArtifactPredictor
-
-    p = context.predictor
-    artifact = ArtifactPredictor(context.task, runner, p.tokenizer, p.backbone_config, p.max_length, p.batch_size)
-    outputs = artifact.outputs(context.rows)
-    diff = max(float(np.max(np.abs(np.asarray(a) - np.asarray(b)))) for a, b in zip(outputs, context.reference_outputs))
-    row.max_abs_logit_diff = diff
-    if parity is not None and diff > parity:
-        row.status, row.reason = "failed", f"logits differ from Keras by {diff:.2e} (> {parity:.0e})"
-        return row
-    row.metric = round(context.task.primary_metric(context.task.evaluate(artifact, context.examples)), 6)
-    row.metric_change = reporting.metric_change(context.task, context.reference_metric, row.metric)
-    if context.measure:
-        row.__dict__.update(reporting.measure_speed(artifact, context.rows))
-    if row.metric_change > context.max_metric_drop:
-        unit = "points" if context.task.metric_higher_is_better else "% of the Keras MAE"
-        row.status = "refused"
-        row.reason = (f"loses {row.metric_change:.2f} {unit} of {context.task.metric_name} "
-                      f"(allowed {context.max_metric_drop})")
-    return row
-
-
 def _publish(row: ArtifactReport, staged: Path, final: Path) -> ArtifactReport:
     if row.status == "published":
         os.replace(staged, final)
@@ -423,7 +381,7 @@ def _removed_on_error(staged: Path):
 
 def _export_tflite(context, module, output: Path, fmt: str) -> ArtifactReport:
     from kerastune_nlp.export import tflite
-    from kerastune_nlp.export.runners import TFLiteRunner
+    from kerastune_nlp.inference.runners import TFLiteRunner
 
     folder = output / "tflite"
     folder.mkdir(exist_ok=True)
@@ -444,12 +402,12 @@ def _export_tflite(context, module, output: Path, fmt: str) -> ArtifactReport:
         tflite.convert(module, fmt, staged, representative)
         row = ArtifactReport(fmt, str(staged), staged.stat().st_size)
         parity = context.parity * 10 if fmt == "tflite-float32" else None  # fused TFLite kernels round differently
-        return _publish(_score(context, TFLiteRunner(staged), row, parity), staged, final)
+        return _publish(score_artifact(context, TFLiteRunner(staged), row, parity), staged, final)
 
 
 def _export_onnx(context, module, output: Path) -> ArtifactReport:
     from kerastune_nlp.export import onnx
-    from kerastune_nlp.export.runners import OnnxRunner
+    from kerastune_nlp.inference.runners import OnnxRunner
 
     folder = output / "onnx"
     folder.mkdir(exist_ok=True)
@@ -457,12 +415,12 @@ def _export_onnx(context, module, output: Path) -> ArtifactReport:
     with _removed_on_error(staged):
         onnx.convert(module, staged)
         row = ArtifactReport("onnx", str(staged), staged.stat().st_size)
-        return _publish(_score(context, OnnxRunner(staged), row, context.parity), staged, final)
+        return _publish(score_artifact(context, OnnxRunner(staged), row, context.parity), staged, final)
 
 
 def _export_onnx_int8(context, output: Path) -> ArtifactReport:
     from kerastune_nlp.export import onnx
-    from kerastune_nlp.export.runners import OnnxRunner
+    from kerastune_nlp.inference.runners import OnnxRunner
 
     source = output / "onnx" / "model.onnx"
     if not source.is_file():
@@ -471,15 +429,15 @@ def _export_onnx_int8(context, output: Path) -> ArtifactReport:
     with _removed_on_error(staged):
         onnx.quantize_int8(source, staged)
         row = ArtifactReport("onnx-int8", str(staged), staged.stat().st_size)
-        return _publish(_score(context, OnnxRunner(staged), row, None), staged, final)
+        return _publish(score_artifact(context, OnnxRunner(staged), row, None), staged, final)
 
 
 def _export_saved_model(context, module, output: Path, name, version, overwrite, manifest, graph, agreement):
     from kerastune_nlp.export import savedmodel
-    from kerastune_nlp.export.runners import SavedModelRunner
     from kerastune_nlp.export.signatures import CONTEXT_SIGNATURE, RAW_SIGNATURE, describe_signature
+    from kerastune_nlp.inference.runners import SavedModelRunner
 
-    base = output / "serving"
+    base = output / SERVING_FOLDER
     target, version = savedmodel.version_folder(base, name, version, overwrite)
     row = ArtifactReport("savedmodel", str(target), 0)
     signatures = module.signatures()
@@ -489,7 +447,7 @@ def _export_saved_model(context, module, output: Path, name, version, overwrite,
 
     def verify(staged: Path):
         runner = SavedModelRunner(staged)
-        scored = _score(context, runner, row, context.parity)
+        scored = score_artifact(context, runner, row, context.parity)
         if scored.status != "published":
             raise ExportError(scored.reason)
         if graph is not None:

@@ -278,7 +278,7 @@ def export_hf(context, output: Path, manifest, run_dir, overwrite: bool = False,
     Returns:
         The artifact's `ArtifactReport` (parity, metric, speed, how it was checked).
     """
-    from kerastune_nlp.export.exporter import _score
+    from kerastune_nlp.export.scoring import score_artifact
     from kerastune_nlp.export.report import ArtifactReport, directory_size
 
     final, staged = output / FOLDER, output / f".{FOLDER}.partial"
@@ -294,7 +294,7 @@ def export_hf(context, output: Path, manifest, run_dir, overwrite: bool = False,
         write_hf_checkpoint(context.predictor, manifest, run_dir, staged)
         runner = HFCheckpointRunner(staged, context.task, engine)
         row = ArtifactReport("hf", str(staged), directory_size(staged))
-        row = _score(context, runner, row, context.parity)
+        row = score_artifact(context, runner, row, context.parity)
         row.extra["checked_with"] = runner.description
         if row.status == "failed":
             shutil.rmtree(staged)

@@ -15,9 +15,8 @@ import shutil
 from pathlib import Path
 
 from kerastune_nlp.errors import ConfigError, RunDirectoryError
+from kerastune_nlp.inference.artifacts import SAVEDMODEL_SIDECAR, SAVEDMODEL_TOKENIZER
 
-SIDECAR = "assets.extra/kerastune_nlp.json"
-SIDECAR_TOKENIZER = "assets.extra/tokenizer"
 STAGING_PREFIX = ".staging-"
 
 
@@ -69,8 +68,8 @@ def write_saved_model(module, signatures: dict, target: Path, sidecar: dict, tok
     try:
         tf.saved_model.save(module, str(staging), signatures=signatures)
         (staging / "assets.extra").mkdir(exist_ok=True)
-        (staging / SIDECAR).write_text(json.dumps(sidecar, indent=2))
-        tokenizer.save_pretrained(str(staging / SIDECAR_TOKENIZER))
+        (staging / SAVEDMODEL_SIDECAR).write_text(json.dumps(sidecar, indent=2))
+        tokenizer.save_pretrained(str(staging / SAVEDMODEL_TOKENIZER))
         verify(staging)
         if target.exists():
             retired = target.parent.parent / f"{STAGING_PREFIX}retired-{target.parent.name}-{target.name}"
@@ -83,23 +82,6 @@ def write_saved_model(module, signatures: dict, target: Path, sidecar: dict, tok
         if staging.exists():
             shutil.rmtree(staging)
     return target
-
-
-def load_saved_model(path):
-    """`tf.saved_model.load` with the tensorflow-text ops registered first."""
-    import tensorflow_text  # noqa: F401  (registers the in-graph tokenizer's ops)
-
-    from kerastune_nlp._tf import tf
-
-    return tf.saved_model.load(str(path))
-
-
-def read_sidecar(version_dir) -> dict:
-    path = Path(version_dir) / SIDECAR
-    if not path.is_file():
-        raise RunDirectoryError(f"{str(version_dir)!r} has no {SIDECAR}: it was not exported by kerastune_nlp. "
-                                "Export it again with `kerastune-nlp export`.")
-    return json.loads(path.read_text())
 
 
 def write_serving_config(base: Path, names: list[str], batching: dict) -> list[Path]:

@@ -12,11 +12,7 @@ model, the in-graph tokenizer and the input specs together.
 from __future__ import annotations
 
 from kerastune_nlp._tf import tf
-
-RAW_SIGNATURE = "serving_default"
-IDS_SIGNATURE = "ids"
-# Raw strings plus the document context around them: NER runs trained with a context size only.
-CONTEXT_SIGNATURE = "text_with_context"
+from kerastune_nlp.inference.artifacts import CONTEXT_SIGNATURE, IDS_SIGNATURE, RAW_SIGNATURE
 
 
 class ServingModule(tf.Module):

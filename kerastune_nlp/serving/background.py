@@ -63,7 +63,7 @@ def serve_in_background(path, host: str = "127.0.0.1", port: int = 0, *, grpc_po
 
     Args:
         path: str or Path. A model base folder, export folder, run directory, SavedModel
-            version folder, .tflite or .onnx file (see `registry.LAYOUTS`).
+            version folder, .tflite or .onnx file (see `inference.artifacts.resolve_path`).
         host: str. Interface to bind. Defaults to "127.0.0.1".
         port: int. REST port; 0 picks a free one. Defaults to 0.
         grpc_port: int or None. Also serve TF Serving's gRPC API on this port (0: a free one). Defaults to None.

@@ -19,15 +19,11 @@ from pathlib import Path
 from typing import Callable
 
 from kerastune_nlp.errors import ConfigError, RunDirectoryError
-from kerastune_nlp.inference.loading import is_complete_version
+from kerastune_nlp.inference.artifacts import numbered_versions, resolve_path
 from kerastune_nlp.serving.batching import Batcher
 from kerastune_nlp.serving.protocol import RequestError
 
 logger = logging.getLogger(__name__)
-
-RUN_MANIFEST = "run_config.json"
-LAYOUTS = ("a TF Serving model base folder (<base>/<name>/ with numbered version folders), an export folder "
-           "(holding serving/<name>/), a run directory, a SavedModel version folder, a .tflite or an .onnx file")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,53 +79,26 @@ class ModelSource:
     artifact: Path | None = None
 
 
-def _numeric_children(folder: Path) -> list[Path]:
-    return [p for p in folder.iterdir() if p.is_dir() and p.name.isdigit()] if folder.is_dir() else []
-
-
-def _model_folders(serving: Path) -> list[Path]:
-    return sorted(p for p in serving.iterdir() if p.is_dir() and not p.name.startswith(".") and _numeric_children(p))
-
-
-def _name_from(path: Path) -> str:
-    stem = path.stem if path.is_file() else path.name
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in stem).strip(".") or "model"
+def _name_from(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name).strip(".") or "model"
 
 
 def resolve_source(path, model_name: str | None = None) -> ModelSource:
-    """What PATH is, from the file system alone (no TensorFlow), so a wrong path fails in a second.
+    """What PATH serves, read by `resolve_path` (no TensorFlow), so a wrong path fails in a second.
+
+    A model folder (or an export folder's one model) is watched for new
+    versions; a run directory, a version folder or a model file is served
+    as version 1.
 
     Args:
-        path: str or Path. See `LAYOUTS`.
+        path: str or Path. Any form `resolve_path` accepts.
         model_name: str or None. Served name; for an export folder, which model to serve.
     """
-    path = Path(path).expanduser()
-    if not path.exists():
-        raise RunDirectoryError(f"Model path not found. Received: {str(path)!r}. Pass {LAYOUTS}.")
-    if path.is_file():
-        if path.suffix not in (".tflite", ".onnx"):
-            raise RunDirectoryError(f"Expected a .tflite or .onnx file. Received: {str(path)!r}. Pass {LAYOUTS}.")
-        return ModelSource(model_name or _name_from(path), artifact=path)
-    if (path / "saved_model.pb").is_file():
-        default = path.parent.name if path.name.isdigit() else path.name
-        return ModelSource(model_name or _name_from(Path(default)), artifact=path)
-    if (path / RUN_MANIFEST).is_file():
-        return ModelSource(model_name or _name_from(path), artifact=path)
-    if _numeric_children(path):
-        return ModelSource(model_name or _name_from(path), base=path)
-    serving = path / "serving" if (path / "serving").is_dir() else path
-    models = _model_folders(serving)
-    if not models:
-        raise RunDirectoryError(f"{str(path)!r} holds no model kerastune-nlp can serve (no numbered version "
-                                f"folders, saved_model.pb, {RUN_MANIFEST} or serving/ folder). Pass {LAYOUTS}.")
-    if model_name is None and len(models) > 1:
-        raise ConfigError(f"{str(serving)!r} holds several models: {[m.name for m in models]}. Pick one with "
-                          f"--model-name, e.g. --model-name {models[0].name}.")
-    chosen = models[0] if model_name is None else next((m for m in models if m.name == model_name), None)
-    if chosen is None:
-        raise ConfigError(f"No model named {model_name!r} in {str(serving)!r}. Received: `--model-name`="
-                          f"{model_name!r}; available: {[m.name for m in models]}.")
-    return ModelSource(chosen.name, base=chosen)
+    artifact = resolve_path(path, model=model_name)
+    name = model_name or _name_from(artifact.name)
+    if artifact.model_dir is not None:
+        return ModelSource(name, base=artifact.model_dir)
+    return ModelSource(name, artifact=artifact.target)
 
 
 class ModelVersion:
@@ -226,8 +195,7 @@ class ModelRegistry:
 
     def poll(self) -> None:
         """One scan: load the newest N complete versions, retire the ones that dropped out."""
-        complete = sorted((p for p in _numeric_children(self.source.base) if is_complete_version(p)),
-                          key=lambda p: int(p.name), reverse=True)
+        complete = numbered_versions(self.source.base)[::-1]
         loaded: list[int] = []
         for folder in complete:
             if len(loaded) == self.options.versions or self._stop.is_set():

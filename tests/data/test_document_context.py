@@ -145,7 +145,7 @@ def test_context_on_data_without_documents_is_a_notice_not_an_error(caplog):
 
 
 def test_a_tiny_wikigold_run_with_context_records_it_and_reloads_the_same_way(tiny_bert, tmp_path):
-    from kerastune_nlp.runs import load_run
+    from kerastune_nlp.inference import load_run
     from kerastune_nlp.training.ner_trainer import train_ner
 
     articles = [s for s in read_conll(WIKIGOLD) if s.document < 12]

@@ -125,7 +125,7 @@ def test_versions_are_numbered_refused_when_present_and_replaced_only_on_request
 
 
 def test_a_failed_check_publishes_no_version_folder(runs, tmp_path, monkeypatch):
-    from kerastune_nlp.export.runners import SavedModelRunner
+    from kerastune_nlp.inference.runners import SavedModelRunner
 
     # A SavedModel whose logits drift (as a broken conversion would): the Keras
     # path and the SavedModel now agree bit for bit, so the drift is injected.
@@ -148,8 +148,8 @@ def test_onnx_parity_failure_fails_the_export_and_says_by_how_much(runs, tmp_pat
 
 
 def test_gate_refuses_an_artifact_that_loses_more_than_allowed(runs):
-    from kerastune_nlp.export import exporter
     from kerastune_nlp.export.report import ArtifactReport
+    from kerastune_nlp.export.scoring import ScoringContext, score_artifact
 
     predictor = kt.load_run(runs["classification"])
     labels = predictor.task.state["labels"]
@@ -173,8 +173,8 @@ def test_gate_refuses_an_artifact_that_loses_more_than_allowed(runs):
         logits[:, labels.index(always)] = 10.0
         return logits
 
-    context = exporter._Context(predictor.task, predictor, examples, rows, reference, metric, 1.0, False)
-    row = exporter._score(context, broken, ArtifactReport("broken", "", 0), None)
+    context = ScoringContext(predictor.task, predictor, examples, rows, reference, metric, 1.0, False)
+    row = score_artifact(context, broken, ArtifactReport("broken", "", 0), None)
     assert row.metric == 0 and row.status == "refused"
     assert f"loses {row.metric_change:.2f} points of accuracy (allowed 1.0)" == row.reason
 
@@ -221,7 +221,7 @@ def test_a_tokenizer_without_in_graph_twin_gets_the_id_signature_only(tiny_backb
     result = export_run(run, tmp_path / "e2", formats="savedmodel", examples=dev, measure=False)
     assert result.artifact("savedmodel").extra["raw_string_signature"] is False
     assert any("No raw-string signature" in note for note in result.header["notes"])
-    from kerastune_nlp.export.savedmodel import load_saved_model
+    from kerastune_nlp.inference.runners import load_saved_model
 
     loaded = load_saved_model(tmp_path / "e2" / "serving" / "run" / "1")
     ids = np.asarray([[0, 5, 6, 2]], np.int32)

@@ -82,7 +82,7 @@ def test_every_artifact_gives_the_run_directorys_answers(name, exported):
 @pytest.mark.slow
 def test_serve_in_python_equals_the_raw_string_savedmodel_signature(exported):
     from kerastune_nlp._tf import tf
-    from kerastune_nlp.export.savedmodel import load_saved_model
+    from kerastune_nlp.inference.runners import load_saved_model
 
     for name in ("ner", "classification"):
         run, export = exported[name]
@@ -109,7 +109,7 @@ def test_serve_in_python_equals_the_raw_string_savedmodel_signature(exported):
 @pytest.mark.slow
 def test_long_ner_text_is_read_in_windows_so_no_entity_past_the_limit_is_lost(exported):
     from kerastune_nlp._tf import tf
-    from kerastune_nlp.export.savedmodel import load_saved_model
+    from kerastune_nlp.inference.runners import load_saved_model
 
     run, export = exported["ner"]
     predictor = kt.Predictor.load(export / "onnx" / "model.onnx")
@@ -163,9 +163,9 @@ def test_wrong_paths_and_inputs_are_refused_with_a_message(exported, tmp_path):
     with pytest.raises(RunDirectoryError, match="does not exist"):
         kt.Predictor.load(tmp_path / "nowhere")
     (tmp_path / "notes.txt").write_text("hello")
-    with pytest.raises(RunDirectoryError, match="not a model file"):
+    with pytest.raises(RunDirectoryError, match="is a file but not a .tflite or .onnx model"):
         kt.Predictor.load(tmp_path / "notes.txt")
-    with pytest.raises(RunDirectoryError, match="not something kerastune-nlp can load"):
+    with pytest.raises(RunDirectoryError, match="which is none of these"):
         kt.Predictor.load(tmp_path)
     stray = tmp_path / "model.onnx"
     shutil.copy(export / "onnx" / "model.onnx", stray)
@@ -215,3 +215,19 @@ def test_cli_predict_writes_one_json_line_per_input_line_from_any_artifact(expor
     assert all(len(r["top_k"]) == 2 and r["truncated"] is False for r in out)
     assert main(["predict", str(tmp_path / "missing"), "x"]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_cli_evaluate_scores_any_path_form_as_the_predictor_does(exported, tmp_path, capsys):
+    import json
+
+    from kerastune_nlp.cli import main
+
+    run, export = exported["ner"]
+    dev = harness.TASK_DATA["ner"]()[1]
+    kt.write_conll(tmp_path / "dev.conll", [s.tokens for s in dev], [s.tags for s in dev])
+    for name, path in {"run": run, "export folder": export, "onnx": export / "onnx" / "model.onnx"}.items():
+        scores = tmp_path / f"{name}.json"
+        assert main(["evaluate", str(path), "--test", str(tmp_path / "dev.conll"), "--json", str(scores)]) == 0, name
+        assert "micro avg" in capsys.readouterr().out
+        expected = kt.Predictor.load(path, cache_size=0).evaluate(dev)
+        assert json.loads(scores.read_text())["overall"] == pytest.approx(expected["overall"]), name

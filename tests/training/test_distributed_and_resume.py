@@ -31,7 +31,7 @@ def _run(args, **extra_env):
 
 
 def _weights(run_dir) -> list:
-    from kerastune_nlp.runs import load_run
+    from kerastune_nlp.inference import load_run
 
     return load_run(run_dir).model.get_weights()
 

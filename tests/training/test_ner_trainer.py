@@ -11,7 +11,7 @@ from kerastune_nlp.config import DataConfig, ModelConfig, NERDataConfig, TrainCo
 from kerastune_nlp.data import bundled_wnut17, read_conll
 from kerastune_nlp.data.conll import Sentence
 from kerastune_nlp.errors import LabelError, RunDirectoryError, TrainingError
-from kerastune_nlp.runs import load_run
+from kerastune_nlp.inference import load_run
 from kerastune_nlp.training.callbacks import StopOnNonFiniteLoss
 from kerastune_nlp.training.ner_trainer import train_ner
 

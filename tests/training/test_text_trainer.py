@@ -9,7 +9,7 @@ import pytest
 from kerastune_nlp.config import ClassificationConfig, DataConfig, ModelConfig, RegressionConfig, TrainConfig
 from kerastune_nlp.data.bundled_trec import load_bundled_trec
 from kerastune_nlp.errors import ConfigError, LabelError
-from kerastune_nlp.runs import load_run
+from kerastune_nlp.inference import load_run
 from kerastune_nlp.tasks import get_task
 from kerastune_nlp.tasks.base import EncodedSplit
 from kerastune_nlp.training.text_trainer import train_text_classifier

@@ -8,12 +8,20 @@ the Keras model: `ArtifactPredictor` only replaces how outputs are computed.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from kerastune_nlp.errors import MissingDependencyError
+from kerastune_nlp.inference.artifacts import IDS_SIGNATURE
 from kerastune_nlp.predictor import Predictor
+
+
+def load_saved_model(path):
+    """`tf.saved_model.load` with the tensorflow-text ops registered first."""
+    import tensorflow_text  # noqa: F401  (registers the in-graph tokenizer's ops)
+
+    from kerastune_nlp._tf import tf
+
+    return tf.saved_model.load(str(path))
 
 
 class SavedModelRunner:
@@ -23,9 +31,6 @@ class SavedModelRunner:
     call_overhead_tokens = 48  # as the Keras model's (TensorFlow's per-call cost)
 
     def __init__(self, path):
-        from kerastune_nlp.export.savedmodel import load_saved_model
-        from kerastune_nlp.export.signatures import IDS_SIGNATURE
-
         self.loaded = load_saved_model(path)
         self.signature = self.loaded.signatures[IDS_SIGNATURE]
 
@@ -96,18 +101,6 @@ class OnnxRunner:
     def __call__(self, features: dict) -> np.ndarray:
         feed = {name: features[name.split(":")[0]] for name in self.input_names}
         return self.session.run(None, feed)[0].astype(np.float32)
-
-
-def runner_for(path) -> object:
-    """The runner that reads `path`, chosen by what it is."""
-    path = Path(path)
-    if path.is_dir():
-        return SavedModelRunner(path)
-    if path.suffix == ".tflite":
-        return TFLiteRunner(path)
-    if path.suffix == ".onnx":
-        return OnnxRunner(path)
-    raise ValueError(f"not an artifact: {path}")
 
 
 class ArtifactPredictor(Predictor):
