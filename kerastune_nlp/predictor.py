@@ -191,7 +191,7 @@ class Predictor:
     def _documents(self, kind: str, inputs, documents, options: dict) -> list:
         """`predict`, `predict_entities` and `predict_json` on documents (see `task.tag_documents`)."""
         from kerastune_nlp.errors import ConfigError
-        from kerastune_nlp.inference.documents import Document
+        from kerastune_nlp.data.documents import Document
 
         inputs = list(inputs)
         if inputs:

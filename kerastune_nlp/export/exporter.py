@@ -327,7 +327,7 @@ def _sidecar(manifest, predictor) -> dict:
 
 def _graph_tokenizer(task, predictor, examples, extra_inputs, header, required: bool):
     """The in-graph tokenizer, after checking it agrees with the HF one on the run's data."""
-    from kerastune_nlp.export import graph_tokenizer as gt
+    from kerastune_nlp.data import graph_tokenizer as gt
 
     try:
         spec = gt.wordpiece_spec(predictor.tokenizer)

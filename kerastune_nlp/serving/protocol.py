@@ -261,7 +261,7 @@ def parse_documents(documents, max_instances: int) -> list:
     A document is `{"sentences": ["...", ...]}` (offsets into each sentence),
     `{"text": "..."}` or a bare string (cut into sentences; offsets into the text).
     """
-    from kerastune_nlp.inference.documents import Document
+    from kerastune_nlp.data.documents import Document
 
     if not isinstance(documents, list):
         raise RequestError(f"Expected \"documents\" to be a list. Received: a JSON {_json_type(documents)}. "

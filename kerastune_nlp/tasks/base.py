@@ -255,7 +255,7 @@ class Task:
         """Raw strings -> named output tensors, tokenizing in the graph.
 
         Args:
-            graph_tokenizer: a `kerastune_nlp.export.graph_tokenizer.GraphWordPiece`.
+            graph_tokenizer: a `kerastune_nlp.data.graph_tokenizer.GraphWordPiece`.
             forward: callable, model features dict -> float32 outputs.
             inputs: the tensors named by `raw_text_inputs()`.
         """

@@ -192,7 +192,7 @@ class NERTask(Task):
     # -- outputs ---------------------------------------------------------------
 
     def word_lists(self, inputs) -> list[list[str]]:
-        from kerastune_nlp.inference.words import split_words
+        from kerastune_nlp.data.words import split_words
 
         words = [[w for w, _, _ in split_words(s)] if isinstance(s, str) else list(s) for s in inputs]
         empty = [i for i, w in enumerate(words) if not w]
@@ -264,7 +264,7 @@ class NERTask(Task):
     def entities(self, predictor, texts, aggregation: str = "first") -> list[list[dict]]:
         """Entity spans of raw texts: `{"text", "label", "start", "end", "score"}`, offsets into each text."""
         from kerastune_nlp.data.ner_windows import AGGREGATIONS
-        from kerastune_nlp.inference.words import entity_spans, split_words
+        from kerastune_nlp.data.words import entity_spans, split_words
 
         if aggregation not in AGGREGATIONS:
             raise ConfigError(f"Unknown aggregation. Expected one of {', '.join(AGGREGATIONS)}. "
@@ -286,7 +286,7 @@ class NERTask(Task):
         `tag_texts` reads it. `words` are `(word, start, end)` with offsets
         into the string the caller gave (the document's text, or the sentence).
         """
-        from kerastune_nlp.inference.documents import Document
+        from kerastune_nlp.data.documents import Document
 
         documents = [Document.of(d, i, words_allowed) for i, d in enumerate(documents)]
         word_lists, keys = [], []
@@ -320,8 +320,8 @@ class NERTask(Task):
 
     def document_entities(self, predictor, documents, aggregation: str = "first") -> list[list[dict]]:
         """Per document, per sentence: `{"text", "start", "end", "entities"}`, offsets into the caller's string."""
-        from kerastune_nlp.inference.documents import Document
-        from kerastune_nlp.inference.words import entity_spans
+        from kerastune_nlp.data.documents import Document
+        from kerastune_nlp.data.words import entity_spans
 
         documents = [Document.of(d, i) for i, d in enumerate(documents)]
         results = []
@@ -334,7 +334,7 @@ class NERTask(Task):
 
     def document_json_records(self, predictor, documents, aggregation: str = "first") -> list[list[dict]]:
         """Per document, per sentence: what `json_record` gives a text, plus the sentence's offsets."""
-        from kerastune_nlp.inference.words import entity_spans
+        from kerastune_nlp.data.words import entity_spans
 
         return [[{"start": s["start"], "end": s["end"],
                   "entities": entity_spans(s["text"], [(w, a - s["start"], b - s["start"]) for w, a, b in s["words"]],
@@ -353,7 +353,7 @@ class NERTask(Task):
 
     def serve(self, predictor, inputs: dict) -> list[dict]:
         """What the raw-string SavedModel signature returns, per text (the same words, every word covered)."""
-        from kerastune_nlp.inference.words import split_words
+        from kerastune_nlp.data.words import split_words
 
         records = []
         for tagged in self.tag_texts(predictor, inputs["text"], split_words):
@@ -365,7 +365,7 @@ class NERTask(Task):
 
     def json_record(self, predictor, texts, **options) -> list[dict]:
         """One JSON-ready answer per raw text: its entities and the tag of each word."""
-        from kerastune_nlp.inference.words import entity_spans, split_words
+        from kerastune_nlp.data.words import entity_spans, split_words
 
         records = []
         for text, tagged in zip(texts, self.tag_texts(predictor, texts, split_words,
@@ -403,7 +403,7 @@ class NERTask(Task):
         return format_report(scores, f"{title}, entity level:" if title else "")
 
     def format_prediction(self, text, tags):
-        from kerastune_nlp.inference.words import split_words
+        from kerastune_nlp.data.words import split_words
 
         words = [w for w, _, _ in split_words(text)] if isinstance(text, str) else list(text)
         return " ".join(f"{w}/{t}" if t != "O" else w for w, t in zip(words, tags))
@@ -456,7 +456,7 @@ class NERTask(Task):
         """
         from kerastune_nlp.data.ner_windows import gather_word_logits
         from kerastune_nlp.evaluation.iob_decoding import viterbi_decode_batch
-        from kerastune_nlp.inference.words import split_words
+        from kerastune_nlp.data.words import split_words
 
         texts = self.word_lists(inputs["text"])
         sentences, keys, centres = [], [], []
@@ -486,9 +486,9 @@ class NERTask(Task):
                 for labels, flags, count in zip(outputs["labels"], outputs["covered"], outputs["word_count"])]
 
     def tokenizer_agreement(self, tokenizer, graph_tokenizer, examples, extra=()):
-        from kerastune_nlp.export.graph_tokenizer import agreement
+        from kerastune_nlp.data.graph_tokenizer import agreement
 
-        from kerastune_nlp.inference.words import split_words
+        from kerastune_nlp.data.words import split_words
 
         # The raw text a client sends is the words joined by spaces; the ids to
         # match are the Python path's on that text, split by the same rule.

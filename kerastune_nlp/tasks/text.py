@@ -320,7 +320,7 @@ class TextTask(Task):
         return inputs
 
     def tokenizer_agreement(self, tokenizer, graph_tokenizer, examples, extra=()):
-        from kerastune_nlp.export.graph_tokenizer import agreement
+        from kerastune_nlp.data.graph_tokenizer import agreement
 
         # Pairs are checked through the raw signature's predictions; single texts id by id.
         texts = [e.text for e in examples if e.text_pair is None] + list(extra)

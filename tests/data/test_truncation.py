@@ -49,7 +49,7 @@ def test_encoding_keeps_special_tokens_and_the_chosen_end(tiny_bert):
 
 @pytest.mark.parametrize("strategy", ["head", "tail", "head_tail"])
 def test_in_graph_tokenizer_truncates_long_reviews_like_python(strategy):
-    from kerastune_nlp.export import graph_tokenizer as gt
+    from kerastune_nlp.data import graph_tokenizer as gt
     from kerastune_nlp.models.backbones import load_tokenizer, resolve_backbone
 
     tokenizer = load_tokenizer(resolve_backbone("all-minilm-l6-v2").directory)

@@ -6,8 +6,8 @@ from kerastune_nlp.config import DataConfig, ModelConfig, NERDataConfig, TrainCo
 from kerastune_nlp.data import read_conll
 from kerastune_nlp.data.document_split import split_by_document
 from kerastune_nlp.errors import ConfigError
-from kerastune_nlp.inference.documents import Document, split_sentences
-from kerastune_nlp.inference.words import split_words
+from kerastune_nlp.data.documents import Document, split_sentences
+from kerastune_nlp.data.words import split_words
 
 WIKIGOLD = "/work/shared/data/wikigold/wikigold.conll.txt"
 
@@ -254,7 +254,7 @@ def _exported_signatures(predictor, folder):
     """The raw-string signatures of the run, saved and loaded as TF Serving loads them."""
     import tensorflow as tf
 
-    from kerastune_nlp.export import graph_tokenizer as gt
+    from kerastune_nlp.data import graph_tokenizer as gt
     from kerastune_nlp.export.signatures import CONTEXT_SIGNATURE, RAW_SIGNATURE, ServingModule
 
     graph = gt.GraphWordPiece(gt.wordpiece_spec(predictor.tokenizer), predictor.max_length)
@@ -306,7 +306,7 @@ def np_allclose(a, b):
 def test_the_graph_lays_out_context_ids_exactly_as_training(context_run):
     import tensorflow as tf
 
-    from kerastune_nlp.export import graph_tokenizer as gt
+    from kerastune_nlp.data import graph_tokenizer as gt
 
     predictor, test = context_run
     task = predictor.task

@@ -28,8 +28,8 @@ def _graph_words(graph, texts):
 
 def test_the_graph_splits_1000_raw_sentences_into_the_predictors_words_and_offsets(tiny_bert):
     from kerastune_nlp.models.backbones import load_tokenizer
-    from kerastune_nlp.export.graph_tokenizer import GraphWordPiece, wordpiece_spec
-    from kerastune_nlp.inference.words import split_words
+    from kerastune_nlp.data.graph_tokenizer import GraphWordPiece, wordpiece_spec
+    from kerastune_nlp.data.words import split_words
 
     texts = corpus.raw_sentences(1000)
     tokenizer = load_tokenizer(str(tiny_bert))

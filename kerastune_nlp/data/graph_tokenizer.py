@@ -198,7 +198,7 @@ class GraphWordPiece:
     def _words_and_pieces(self, texts):
         """Words of the Predictor's rule, and each word's sub-tokens ([UNK] for none, at most `capacity`)."""
         from kerastune_nlp._tf import tf
-        from kerastune_nlp.inference.words import WHITESPACE_PATTERN, WORD_PATTERN
+        from kerastune_nlp.data.words import WHITESPACE_PATTERN, WORD_PATTERN
 
         # The Predictor's word rule, run by RE2: every word and every whitespace
         # run is a delimiter; words are kept, whitespace dropped.

@@ -7,7 +7,7 @@ import pytest
 
 from kerastune_nlp.data.ner_windows import Window, gather_word_logits
 from kerastune_nlp.inference.cache import PredictionCache
-from kerastune_nlp.inference.words import entity_spans, split_words
+from kerastune_nlp.data.words import entity_spans, split_words
 
 
 def test_split_words_separates_punctuation_and_keeps_offsets_into_the_original():

@@ -40,7 +40,7 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
     >>> split_sentences("Obama met Merkel. They spoke in Berlin.\\nNext line")
     [(0, 17), (18, 39), (40, 49)]
     """
-    from kerastune_nlp.inference.words import split_words
+    from kerastune_nlp.data.words import split_words
 
     words = split_words(text)
     spans, first = [], 0
@@ -122,7 +122,7 @@ class Document:
 
     def sentence_words(self) -> list[list[tuple[str, int, int]]]:
         """`(word, start, end)` per word of each sentence, offsets into `text` (or into the sentence)."""
-        from kerastune_nlp.inference.words import split_words
+        from kerastune_nlp.data.words import split_words
 
         result = []
         for sentence, start in zip(self.sentences, self.starts):
