@@ -191,7 +191,7 @@ def benchmark_run(label: str, run_dir: Path, export_dir: Path, args, threads: in
     import kerastune_nlp as kt
     from kerastune_nlp.export.exporter import export_run
     from kerastune_nlp.export.exporter import check_run, evaluation_examples
-    from kerastune_nlp.inference.runners import ArtifactPredictor
+    from kerastune_nlp.inference.predictor import ArtifactPredictor
 
     print(f"[{label}] exporting {run_dir} -> {export_dir}", file=sys.stderr)
     result = export_run(run_dir, export_dir, formats=FORMATS, measure=False, overwrite=True)

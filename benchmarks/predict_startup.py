@@ -142,14 +142,14 @@ def child(args) -> None:
 
         setattr(owner, name, wrapper)
 
-    from kerastune_nlp.inference import loading
-    from kerastune_nlp.predictor import Predictor
+    from kerastune_nlp.inference import predictor as predictor_module
+    from kerastune_nlp.inference.predictor import Predictor
     from kerastune_nlp.runs import weights
 
     timed(backbones, "load_tokenizer", "tokenizer")
     timed(weights, "load_weights", "load weights")
     # Model building = rebuild_model minus what it spends in the tokenizer and the weights.
-    timed(loading, "rebuild_model", "build model")
+    timed(predictor_module, "rebuild_model", "build model")
     calls = {"n": 0}
     original_run_batch = Predictor.run_batch
 

@@ -40,7 +40,7 @@ _LAZY = {
     "Trainer": "kerastune_nlp.training.trainer",
     "RunResult": "kerastune_nlp.training.trainer",
     "load_run": "kerastune_nlp.inference",
-    "Predictor": "kerastune_nlp.predictor",
+    "Predictor": "kerastune_nlp.inference.predictor",
     "load_predictor": "kerastune_nlp.inference",
     "Task": "kerastune_nlp.tasks",
     "register_task": "kerastune_nlp.tasks",

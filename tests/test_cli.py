@@ -120,7 +120,7 @@ def test_cli_distills_the_real_quick_run_into_half_its_blocks(quick_run, tmp_pat
 
     import kerastune_nlp as kt
     from kerastune_nlp.distillation.students import build_subset_backbone, subset_config
-    from kerastune_nlp.inference.loading import rebuild_model
+    from kerastune_nlp.inference.predictor import rebuild_model
     from kerastune_nlp.runs.manifest import read_manifest
 
     teacher, student = quick_run[0], tmp_path / "student"

@@ -59,7 +59,8 @@ def run_training(args) -> object:
 def _evaluate(args) -> None:
     from kerastune_nlp.config import DataConfig
     from kerastune_nlp.inference.artifacts import resolve_path
-    from kerastune_nlp.inference.loading import load_predictor, read_task
+    from kerastune_nlp.inference.loading import read_task
+    from kerastune_nlp.inference.predictor import load_predictor
 
     artifact = resolve_path(args.run)  # a wrong PATH is refused before TensorFlow loads
     task = read_task(artifact)

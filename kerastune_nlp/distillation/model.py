@@ -93,7 +93,7 @@ class StudentMaker(PretrainedModel):
     def backbone(self, prepared):
         from kerastune_nlp.distillation.students import build_subset_backbone
         from kerastune_nlp.models import backbones
-        from kerastune_nlp.inference.loading import rebuild_model
+        from kerastune_nlp.inference.predictor import rebuild_model
 
         # Built here, inside the strategy and dtype scope, so a mirrored run mirrors the teacher too.
         self.teacher, teacher_backbone = rebuild_model(prepared.task, self.teacher_manifest, self.teacher_run,

@@ -220,7 +220,7 @@ def _quiet_loggers():
 
 def _export_run(run_dir, output_dir, formats, name, version, max_metric_drop, overwrite, test_file, examples,
                 measure, agreement_inputs, raw_strings, parity_tolerance) -> ExportResult:
-    from kerastune_nlp.inference.loading import rebuild_model
+    from kerastune_nlp.inference.predictor import rebuild_model
     from kerastune_nlp.tasks import get_task
 
     run_dir, output = Path(run_dir), Path(output_dir)

@@ -303,7 +303,7 @@ def _clear(layout) -> None:
 
 def _load_model(task, manifest, run_dir: Path):
     """The run's model as `load_run` builds it (with the run's dropout), and its backbone layer."""
-    from kerastune_nlp.inference.loading import rebuild_model
+    from kerastune_nlp.inference.predictor import rebuild_model
 
     return rebuild_model(task, manifest, run_dir, batch_size=max(32, manifest.train.batch_size))
 

@@ -29,7 +29,7 @@ class ScoringContext:
 
 def score_artifact(context: ScoringContext, runner, row: ArtifactReport, parity: float | None) -> ArtifactReport:
     """Logit parity, metric and speed of one artifact; marks it refused when the gate says so."""
-    from kerastune_nlp.inference.runners import ArtifactPredictor
+    from kerastune_nlp.inference.predictor import ArtifactPredictor
 
     p = context.predictor
     artifact = ArtifactPredictor(context.task, runner, p.tokenizer, p.backbone_config, p.max_length, p.batch_size)

@@ -1,4 +1,4 @@
-"""Runs an exported artifact (SavedModel, TFLite, ONNX) on token ids, behind the `Predictor` API.
+"""Runs an exported artifact (SavedModel, TFLite, ONNX) on token ids (`ArtifactPredictor` wraps a runner).
 
 Every artifact takes the same padded int32 `input_ids` / `attention_mask` /
 `token_type_ids` batch and returns the model's float32 outputs, so the
@@ -12,7 +12,6 @@ import numpy as np
 
 from kerastune_nlp.errors import MissingDependencyError
 from kerastune_nlp.inference.artifacts import IDS_SIGNATURE
-from kerastune_nlp.predictor import Predictor
 
 
 def load_saved_model(path):
@@ -101,31 +100,3 @@ class OnnxRunner:
     def __call__(self, features: dict) -> np.ndarray:
         feed = {name: features[name.split(":")[0]] for name in self.input_names}
         return self.session.run(None, feed)[0].astype(np.float32)
-
-
-class ArtifactPredictor(Predictor):
-    """A `Predictor` whose outputs come from an exported artifact instead of the Keras model.
-
-    Args:
-        task: the run's task, with its fitted state.
-        runner: callable, padded features dict -> float32 outputs.
-        tokenizer, backbone_config, max_length, batch_size: as in `Predictor`.
-    """
-
-    def __init__(self, task, runner, tokenizer, backbone_config, max_length: int, batch_size: int = 32):
-        super().__init__(task, None, tokenizer, backbone_config, max_length, batch_size)
-        self.runner = runner
-
-    def retrace(self) -> None:
-        pass
-
-    @property
-    def call_overhead_tokens(self):
-        # A plain callable runner (tests, custom engines) batches as TensorFlow does.
-        return getattr(self.runner, "call_overhead_tokens", Predictor.call_overhead_tokens)
-
-    def run_batch(self, features: dict) -> np.ndarray:
-        return self.runner(features)
-
-    def save_model_files(self, directory) -> None:
-        raise NotImplementedError("an exported artifact is already saved")

@@ -179,7 +179,7 @@ class Trainer:
         `BuiltModel.predictor.model` is the plain model it shares layers with.
         """
         from kerastune_nlp.models import backbones
-        from kerastune_nlp.predictor import Predictor
+        from kerastune_nlp.inference.predictor import Predictor
         from kerastune_nlp.training import fit_setup
 
         maker = maker or PretrainedModel()

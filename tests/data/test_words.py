@@ -94,7 +94,7 @@ def test_cache_under_many_threads_gives_every_caller_its_own_answer():
 
 
 def test_length_batches_cover_every_row_once_and_trade_padding_for_calls():
-    from kerastune_nlp.predictor import length_batches
+    from kerastune_nlp.inference.predictor import length_batches
 
     rng = np.random.default_rng(0)
     lengths = rng.integers(5, 120, size=300)

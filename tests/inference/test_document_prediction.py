@@ -26,7 +26,7 @@ def train_wikigold_context_run(backbone, output_dir, context_size="auto", docume
 
 @pytest.fixture(scope="module")
 def context_run(tiny_bert, tmp_path_factory):
-    from kerastune_nlp.inference.loading import load_run
+    from kerastune_nlp.inference.predictor import load_run
 
     run_dir, test = train_wikigold_context_run(tiny_bert, tmp_path_factory.mktemp("docs") / "run")
     predictor = load_run(run_dir)
@@ -160,7 +160,7 @@ def test_documents_do_not_see_each_other(context_run):
 # -- a run trained without context: documents change nothing -----------------------------------------
 
 def test_without_context_documents_give_what_sentences_give(tiny_run):
-    from kerastune_nlp.inference.loading import load_run
+    from kerastune_nlp.inference.predictor import load_run
 
     predictor = load_run(tiny_run("ner"))
     assert predictor.document_context == 0
@@ -181,7 +181,7 @@ def test_without_context_documents_give_what_sentences_give(tiny_run):
 
 
 def test_document_errors_name_the_place(tiny_run):
-    from kerastune_nlp.inference.loading import load_run
+    from kerastune_nlp.inference.predictor import load_run
 
     predictor = load_run(tiny_run("ner"))
     with pytest.raises(ConfigError, match=r"empty sentence at documents\[1\]\[0\]"):

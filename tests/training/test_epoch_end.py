@@ -171,7 +171,7 @@ def test_step_backup_follows_the_clock_and_the_step_count(tmp_path):
 
 
 def test_final_dev_scores_are_the_best_epochs_and_equal_a_fresh_scoring(tiny_bert, wnut_tiny, tmp_path):
-    from kerastune_nlp.predictor import Predictor
+    from kerastune_nlp.inference.predictor import Predictor
 
     result = _train(tiny_bert, wnut_tiny, tmp_path / "run", epochs=3)
     per_epoch = [e["val_entity_f1"] for e in result.metrics["dev_per_epoch"]]

@@ -1,4 +1,4 @@
-"""`Predictor`: a trained model with its task, tokenizer and settings, for every task.
+"""`Predictor`: a trained model with its task, tokenizer and settings, for every task; and the loaders.
 
 It runs the model on encoded rows (length-sorted batches, results back in
 input order); the task turns inputs into rows and outputs into predictions
@@ -14,7 +14,10 @@ from typing import Sequence
 
 import numpy as np
 
+from kerastune_nlp.errors import RunDirectoryError
+from kerastune_nlp.inference.artifacts import resolve_path
 from kerastune_nlp.inference.cache import PredictionCache
+from kerastune_nlp.inference.loading import backbone_config_of, load_tokenizer, sidecar_of, task_of
 from kerastune_nlp.runs.layout import RunLayout
 
 
@@ -303,8 +306,6 @@ class Predictor:
 
         See `kerastune_nlp.inference.load_predictor`.
         """
-        from kerastune_nlp.inference.loading import load_predictor
-
         return load_predictor(path, batch_size=batch_size, cache_size=cache_size, threads=threads)
 
 
@@ -348,3 +349,134 @@ def _spec_of(value) -> dict:
         value = value[0] if value else ""
     dtype = {bool: "bool", int: "int32", float: "float32", str: "string"}[type(value)]
     return {"dtype": dtype, "shape": shape}
+
+
+class ArtifactPredictor(Predictor):
+    """A `Predictor` whose outputs come from an exported artifact instead of the Keras model.
+
+    Args:
+        task: the run's task, with its fitted state.
+        runner: callable, padded features dict -> float32 outputs.
+        tokenizer, backbone_config, max_length, batch_size: as in `Predictor`.
+    """
+
+    def __init__(self, task, runner, tokenizer, backbone_config, max_length: int, batch_size: int = 32):
+        super().__init__(task, None, tokenizer, backbone_config, max_length, batch_size)
+        self.runner = runner
+
+    def retrace(self) -> None:
+        pass
+
+    @property
+    def call_overhead_tokens(self):
+        # A plain callable runner (tests, custom engines) batches as TensorFlow does.
+        return getattr(self.runner, "call_overhead_tokens", Predictor.call_overhead_tokens)
+
+    def run_batch(self, features: dict) -> np.ndarray:
+        return self.runner(features)
+
+    def save_model_files(self, directory) -> None:
+        raise NotImplementedError("an exported artifact is already saved")
+
+
+# -- loading: a run directory or any exported artifact -> a Predictor ---------------------------------------------
+#
+# PATH is read by `artifacts.resolve_path` (its docstring lists the forms). A
+# run directory is rebuilt as its Keras model (`load_run`); an artifact answers
+# through the `ids` signature (or the file's one function) on the same Python
+# tokenization as the run, so it gives the run's labels; the task, labels and
+# tokenizer come from the export's sidecar. They live beside the classes they
+# build so that `Predictor.load` needs no import back into this module.
+
+
+def load_predictor(path, batch_size: int = 32, cache_size: int = 1024, threads: int | None = None):
+    """Loads any model this package wrote, for `predict`, `predict_entities` and `serve`.
+
+    Args:
+        path: str or Path. Any form `resolve_path` accepts.
+        batch_size: int. Rows per model call. Defaults to 32.
+        cache_size: int. Recent answers kept (LRU); 0 disables. Defaults to 1024.
+        threads: int or None. Threads for TFLite / ONNX Runtime (None: their default).
+
+    Returns:
+        A `Predictor` (an `ArtifactPredictor` for exported files).
+    """
+    artifact = resolve_path(path)
+    if artifact.kind == "run":
+        predictor = load_run(artifact.path, batch_size=batch_size)
+        predictor.source = {"kind": "run", "path": str(artifact.path)}
+    else:
+        predictor = _artifact_predictor(artifact, batch_size, threads)
+    predictor.cache.capacity = cache_size
+    return predictor
+
+
+def load_run(path, batch_size: int = 32):
+    """Rebuilds the trained model of a run directory; needs no pretrained backbone files.
+
+    Args:
+        path: str or Path. A folder `kerastune-nlp train` (or `kt.train`) wrote.
+        batch_size: int. Rows per prediction batch. Defaults to 32.
+
+    Returns:
+        A `Predictor` whose `predict` / `evaluate` speak the run's task.
+
+    Example:
+    >>> predictor = load_run("saved_models/trec")
+    >>> predictor.predict(["Who wrote Hamlet ?"])
+    ['HUM']
+    """
+    from kerastune_nlp.runs.manifest import read_manifest
+    from kerastune_nlp.tasks import get_task
+
+    manifest = read_manifest(RunLayout(Path(path)).root)
+    task = get_task(manifest.task)(manifest.task_config, manifest.task_state)
+    predictor, _ = rebuild_model(task, manifest, path, batch_size)
+    return predictor
+
+
+def rebuild_model(task, manifest, path, batch_size: int = 32):
+    """A run's Keras model rebuilt from its backbone config (with the run's dropout) and weights.
+
+    Returns:
+        `(predictor, backbone)`: a `Predictor` over the model, and the
+        backbone layer inside it (for stages that fine-tune or prune it).
+    """
+    from kerastune_nlp.backbones.config import parse_config
+    from kerastune_nlp.backbones.initializers import skip_initialization
+    from kerastune_nlp.errors import BackboneError
+    from kerastune_nlp.models import backbones
+    from kerastune_nlp.runs.weights import load_weights
+
+    layout = RunLayout(Path(path))
+    try:
+        config = parse_config(layout / RunLayout.BACKBONE_CONFIG / "config.json")
+    except BackboneError as error:
+        raise RunDirectoryError(f"Cannot read the backbone config in {str(layout.root)!r}: {error}. "
+                                "The run directory is damaged; retrain it.") from error
+    tokenizer = backbones.load_tokenizer(layout / RunLayout.TOKENIZER)
+    # Every encoder weight is read from the run's weights below: skip the random draws
+    # (22.6M truncated-normal values for MiniLM, about 0.6 s of a 2-core predict start-up).
+    with skip_initialization():
+        backbone = backbones.build_backbone_model(config)
+    dropout = manifest.model.dropout if manifest.model.dropout is not None else backbones.hidden_dropout(config)
+    model = task.build_model(backbone, tokenizer.model_input_names, dropout=dropout,
+                             initializer_range=getattr(config, "initializer_range", 0.02))
+    load_weights(model, layout.weights, backbone)
+    return Predictor(task, model, tokenizer, config, manifest.data.max_length, batch_size=batch_size), backbone
+
+
+def _artifact_predictor(artifact: ResolvedArtifact, batch_size: int, threads):
+    from kerastune_nlp.inference.runners import OnnxRunner, SavedModelRunner, TFLiteRunner
+
+    sidecar, tokenizer_dir = sidecar_of(artifact)
+    if artifact.kind == "tflite":
+        runner = TFLiteRunner(artifact.path, threads)
+    elif artifact.kind == "onnx":
+        runner = OnnxRunner(artifact.path, threads)
+    else:
+        runner = SavedModelRunner(artifact.version)
+    predictor = ArtifactPredictor(task_of(sidecar, artifact.target), runner, load_tokenizer(tokenizer_dir),
+                                  backbone_config_of(sidecar), int(sidecar["max_length"]), batch_size)
+    predictor.source = {"kind": runner.kind, "path": str(artifact.target)}
+    return predictor
