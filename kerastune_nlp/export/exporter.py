@@ -37,6 +37,7 @@ from kerastune_nlp.errors import ConfigError, ExportError, RunDirectoryError
 from kerastune_nlp.export import report as reporting
 from kerastune_nlp.export.report import ArtifactReport
 from kerastune_nlp.export.steps import Steps
+from kerastune_nlp.runs.owned_folder import FolderKind
 
 logger = logging.getLogger("kerastune_nlp.export")
 
@@ -60,6 +61,8 @@ _RUN_ORDER = ("onnx", "onnx-int8", "savedmodel", "tflite-float32", "tflite-float
               "tflite-int8-full", "hf")
 DEFAULT_FORMATS = ("savedmodel", "tflite-float32", "tflite-float16", "tflite-int8", "onnx", "onnx-int8")
 EXPORT_MARKER = "kerastune_export.json"
+# What proves an export folder ours (`runs.owned_folder`); `_sidecar` writes the kind into the marker.
+EXPORT_FOLDER = FolderKind("kerastune_nlp-export", EXPORT_MARKER, "export folder", "`kerastune-nlp export`")
 # Largest logit difference accepted for float32 artifacts (ONNX and SavedModel
 # match to ~1e-6 here; 1e-4 is the bar the issue sets for ONNX).
 FLOAT_PARITY = 1e-4
@@ -115,7 +118,7 @@ def check_output(output: Path, overwrite: bool) -> None:
     """An output folder is new, empty, or an earlier export (new versions go beside old ones)."""
     if output.exists() and not output.is_dir():
         raise ConfigError(f"--output {str(output)!r} is a file; pass a folder for the export.")
-    if output.is_dir() and any(output.iterdir()) and not (output / EXPORT_MARKER).is_file():
+    if output.is_dir() and any(output.iterdir()) and not EXPORT_FOLDER.is_ours(output):
         raise RunDirectoryError(f"--output {str(output)!r} exists and is not an export folder (no {EXPORT_MARKER}); "
                                 "refusing to write into it. Choose a new --output.")
 
@@ -332,7 +335,7 @@ def _sidecar(manifest, predictor) -> dict:
     from kerastune_nlp import __version__
     from kerastune_nlp.config import to_dict
 
-    return {"kind": "kerastune_nlp-export", "package_version": __version__, "task": manifest.task,
+    return {"kind": EXPORT_FOLDER.kind, "package_version": __version__, "task": manifest.task,
             "task_config": to_dict(manifest.task_config) if manifest.task_config is not None else None,
             "task_state": manifest.task_state, "max_length": predictor.max_length,
             "input_names": list(predictor.input_names), "backbone_config": predictor.backbone_config.to_dict()}
@@ -537,6 +540,6 @@ def _check_raw_signature(context, signature, row: ArtifactReport) -> None:
 
 def remove_export(output: Path) -> None:
     """Deletes an export folder this package wrote (it must carry the marker)."""
-    if not (output / EXPORT_MARKER).is_file():
+    if not EXPORT_FOLDER.is_ours(output):
         raise RunDirectoryError(f"{str(output)!r} is not an export folder; not deleting it.")
     shutil.rmtree(output)

@@ -237,7 +237,7 @@ def prune_run(run_dir, output_dir=None, *, sparsity: float = 0.5, epochs: int = 
     """
     started = time.perf_counter()
     check_settings(sparsity, epochs, learning_rate, schedule)
-    from kerastune_nlp.runs import staging
+    from kerastune_nlp.runs import owned_folder, staging
     from kerastune_nlp.runs.layout import RunLayout
     from kerastune_nlp.runs.manifest import read_manifest
     from kerastune_nlp.tasks import get_task
@@ -255,7 +255,7 @@ def prune_run(run_dir, output_dir=None, *, sparsity: float = 0.5, epochs: int = 
                                          {"train": train, "dev": dev, "test": test})
     rate = learning_rate if learning_rate is not None else manifest.train.learning_rate * LEARNING_RATE_SHARE
     settings = {"prune.sparsity": float(sparsity), "prune.epochs": epochs, "prune.learning_rate": rate,
-                "prune.schedule": schedule, "prune.source": staging.digest(manifest.fingerprint),
+                "prune.schedule": schedule, "prune.source": owned_folder.digest(manifest.fingerprint),
                 "prune.source_weights": (run_dir / RunLayout.WEIGHTS).stat().st_size}
     parts = {**fingerprint(task, splits, data, manifest.model, manifest.train), **settings}
     # A leftover <output>.partial of another command is refused before TensorFlow starts.

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Sequence
 
 from kerastune_nlp import config as cfg
-from kerastune_nlp.runs import staging as run_staging
+from kerastune_nlp.runs import owned_folder, staging as run_staging
 from kerastune_nlp.runs.layout import RunLayout, write_json
 from kerastune_nlp.tasks import Task, get_task
 from kerastune_nlp.tasks.base import EncodedSplit
@@ -107,7 +107,7 @@ def fingerprint(task: Task, splits: dict, data: cfg.DataConfig, model: cfg.Model
     """
     parts = {"task": task.name}
     for name in ("train", "dev", "test"):
-        parts[f"data.{name}"] = run_staging.digest([task.example_record(e) for e in splits.get(name) or []])
+        parts[f"data.{name}"] = owned_folder.digest([task.example_record(e) for e in splits.get(name) or []])
     sections = {"data": data, "model": model, "task_config": task.config}
     if train is not None:
         sections["train"] = train
