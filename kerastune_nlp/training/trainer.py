@@ -147,6 +147,69 @@ class Trainer:
         self.model_config = model_config or cfg.ModelConfig()
         self.strategy = strategy
 
+    # -- the lifecycle -------------------------------------------------------------
+
+    def start(self, train_config: cfg.TrainConfig):
+        """Resolves the distribution strategy once, if none was given; returns it.
+
+        First of all TensorFlow work: multi-worker collectives must be set up
+        before anything else touches TensorFlow.
+        """
+        if self.strategy is None:
+            from kerastune_nlp.training import devices
+
+            self.strategy = devices.resolve_strategy(train_config.strategy)
+        return self.strategy
+
+    def open_run(self, train_config: cfg.TrainConfig, output_dir, fingerprint: dict, overwrite: bool = False,
+                 what: str = "run") -> tuple[RunLayout, Path]:
+        """Strategy, this worker's directory, and its staging folder (reopened to resume the same command).
+
+        Returns:
+            `(staging layout, this worker's output directory)`.
+        """
+        from kerastune_nlp.training import devices
+
+        output_dir = devices.worker_output_dir(Path(output_dir), self.start(train_config))
+        layout, resuming = run_staging.open_staging(output_dir, fingerprint, overwrite)
+        if resuming:
+            point = run_staging.resume_point(layout)
+            where = (f" at epoch {point['epoch']}, step {point['step']} of {point['steps_per_epoch']}"
+                     if point else "")
+            logger.warning("Resuming the interrupted %s in %s%s (same data and settings).", what, layout.root, where)
+        return layout, output_dir
+
+    def run(self, prepare, train_config: cfg.TrainConfig, output_dir, *, fingerprint: dict, overwrite: bool = False,
+            maker: PretrainedModel | None = None, more_metrics=None, callbacks: Sequence = (),
+            verbose: int | str = "auto", started: float | None = None, what: str = "run") -> RunResult:
+        """The whole run: open the staging folder (or resume), prepare, build, fit, finalize and commit.
+
+        Every stage that trains into a run directory goes through here
+        (`train`, `distill`); they differ only in what they prepare, the
+        model `maker` and the `more_metrics` they add.
+
+        Args:
+            prepare: callable `() -> PreparedData`, called once the strategy
+                exists and the staging folder is open.
+            train_config: `TrainConfig`.
+            output_dir: the run directory to create.
+            fingerprint: dict. Named parts that identify the run (its resume key).
+            overwrite: bool. Replace an existing RUN directory. Defaults to False.
+            maker: `PretrainedModel` or None. How the model is made.
+            more_metrics: callable `(predictor, metrics, layout) -> dict` or None.
+                Sections added to metrics.json.
+            callbacks: more Keras callbacks for `fit`.
+            verbose: Keras `fit` verbosity (see `fit`).
+            started: float or None. `time.perf_counter()` at the call's start.
+            what: str. The stage's name in the resume message. Defaults to "run".
+        """
+        layout, output_dir = self.open_run(train_config, output_dir, fingerprint, overwrite, what)
+        prepared = prepare()
+        prepared.fingerprint = fingerprint
+        built = self.build_and_compile(prepared, train_config, maker)
+        self.fit(built, prepared, layout, callbacks=callbacks, verbose=verbose)
+        return self.finalize(built, prepared, layout, output_dir, started=started, more_metrics=more_metrics)
+
     # -- stage 1 -----------------------------------------------------------------
 
     def prepare(self, train: Sequence, dev: Sequence, test: Sequence | None = None) -> PreparedData:
@@ -267,12 +330,10 @@ class Trainer:
                  started: float | None = None, more_metrics=None) -> RunResult:
         """Best weights, plain model, final scores, reports; writes and commits the run directory.
 
-        `more_metrics(predictor, metrics) -> dict`, if given, adds sections to
-        metrics.json (a stage's own report) before the run is committed.
+        `more_metrics(predictor, metrics, layout) -> dict`, if given, adds
+        sections to metrics.json (a stage's own report) before the run is committed.
         """
-        from kerastune_nlp import __version__  # noqa: F401  (recorded by the manifest)
-        from kerastune_nlp.evaluation import reports
-        from kerastune_nlp.runs.manifest import Manifest, write_manifest
+        from kerastune_nlp.runs.manifest import Manifest
         from kerastune_nlp.training import fit_setup
         from kerastune_nlp.training.callbacks import epoch_costs_path, read_epoch_log, summarize_epoch_costs
 
@@ -285,39 +346,75 @@ class Trainer:
         epochs = read_epoch_log(layout / RunLayout.EPOCH_LOG)
         history = {key: [e[key] for e in epochs if key in e] for key in dict.fromkeys(k for e in epochs for k in e)
                    if key != "epoch"}
-        reports.write_training_curves(layout.root, history, task.monitor)
-        report_split = "test" if splits["test"] else "dev"
-        task.write_reports(layout.root, predictor, splits[report_split], test_scores or dev_scores)
-        train = prepared.encoded["train"]
-        metrics = {
-            "task": task.name,
-            "dev": dev_scores,
-            "test": test_scores,
-            "dev_per_epoch": [{"epoch": e["epoch"], **{k: v for k, v in e.items() if k.startswith("val_")}}
-                              for e in epochs],
-            "training": summary,
-            "timing": {"train_seconds": round(getattr(built, "fit_seconds", 0.0), 2),
-                       "total_seconds": round(time.perf_counter() - (started or time.perf_counter()), 2)},
+        metrics = run_metrics(
+            task, splits, prepared.encoded["train"], {"dev": dev_scores, "test": test_scores},
+            dev_per_epoch=[{"epoch": e["epoch"], **{k: v for k, v in e.items() if k.startswith("val_")}}
+                           for e in epochs],
+            training=summary, train_seconds=getattr(built, "fit_seconds", 0.0), started=started,
             # Seconds of each epoch's end (dev scoring, decoding, best checkpoint,
             # backups) and bytes each epoch wrote; read before `prune` drops the file.
-            "epoch_end": summarize_epoch_costs(read_epoch_log(epoch_costs_path(layout))),
-            "data": {"train": {"examples": len(splits["train"]), **train.stats}, "dev": len(splits["dev"]),
-                     "test": len(splits["test"]), "train_real_tokens": train.real_tokens},
-            "reports_describe": report_split,
-        }
+            epoch_end=summarize_epoch_costs(read_epoch_log(epoch_costs_path(layout))),
+        )
         if more_metrics is not None:
-            metrics.update(more_metrics(predictor, metrics))
-        write_json(layout / RunLayout.METRICS, metrics)
-        write_json(layout / RunLayout.HISTORY, history)
-        run_staging.prune(layout, keep_optimizer_state=built.train_config.keep_optimizer_state)
-        write_manifest(layout, Manifest(
+            metrics.update(more_metrics(predictor, metrics, layout))
+        manifest = Manifest(
             task=task.name, data=prepared.data_config, model=self.model_config, train=built.train_config,
             task_config=task.config, task_state=task.state,
             backbone_directory=str(prepared.resolved.directory) if prepared.resolved else "",
             fingerprint=prepared.fingerprint, output=str(output_dir),
-        ))
-        run_staging.commit(layout, Path(output_dir))
+        )
+        write_run(layout, output_dir, predictor, splits, metrics, history, manifest,
+                  keep_optimizer_state=built.train_config.keep_optimizer_state)
         return RunResult(Path(output_dir), metrics, predictor)
+
+
+def run_metrics(task: Task, splits: dict, train: EncodedSplit, scores: dict, *, dev_per_epoch: list, training: dict,
+                train_seconds: float, started: float | None, epoch_end: dict | None = None) -> dict:
+    """metrics.json of a run directory, whatever stage trained it; a stage adds its own sections after these.
+
+    Args:
+        scores: dict. `{"dev": scores, "test": scores or None}` of the final model.
+        dev_per_epoch: list of `{"epoch": n, "val_...": value}`.
+        training: dict. How it was trained (precision, replicas, updates, ...).
+        train_seconds: float. Seconds in `fit`.
+        started: float or None. `time.perf_counter()` at the call's start.
+        epoch_end: dict or None. What each epoch's end cost (left out when None).
+    """
+    metrics = {
+        "task": task.name,
+        "dev": scores["dev"],
+        "test": scores["test"],
+        "dev_per_epoch": dev_per_epoch,
+        "training": training,
+        "timing": {"train_seconds": round(train_seconds, 2),
+                   "total_seconds": round(time.perf_counter() - (started or time.perf_counter()), 2)},
+    }
+    if epoch_end is not None:
+        metrics["epoch_end"] = epoch_end
+    metrics["data"] = {"train": {"examples": len(splits["train"]), **train.stats}, "dev": len(splits["dev"]),
+                       "test": len(splits["test"]), "train_real_tokens": train.real_tokens}
+    metrics["reports_describe"] = "test" if splits["test"] else "dev"
+    return metrics
+
+
+def write_run(layout: RunLayout, output_dir, predictor, splits: dict, metrics: dict, history: dict, manifest,
+              keep_optimizer_state: bool = False) -> None:
+    """Writes the reports, curves, metrics.json, history and manifest into the staging folder; commits it.
+
+    The model files must be in `layout` already (`Predictor.save_model_files`).
+    """
+    from kerastune_nlp import __version__  # noqa: F401  (recorded by the manifest)
+    from kerastune_nlp.evaluation import reports
+    from kerastune_nlp.runs.manifest import write_manifest
+
+    task, report_split = predictor.task, metrics["reports_describe"]
+    reports.write_training_curves(layout.root, history, task.monitor)
+    task.write_reports(layout.root, predictor, splits[report_split], metrics[report_split])
+    write_json(layout / RunLayout.METRICS, metrics)
+    write_json(layout / RunLayout.HISTORY, history)
+    run_staging.prune(layout, keep_optimizer_state=keep_optimizer_state)
+    write_manifest(layout, manifest)
+    run_staging.commit(layout, Path(output_dir))
 
 
 def best_epoch_dev_scores(built: BuiltModel, task: Task) -> dict | None:
@@ -400,26 +497,9 @@ def train(task="ner", train: Sequence | None = None, dev: Sequence | None = None
     run_staging.check_resumable(output_dir, parts, overwrite)
 
     trainer = Trainer(task_object, data_config, model_config, strategy)
-    if trainer.strategy is None:
-        from kerastune_nlp.training import devices
-
-        # The strategy comes first: multi-worker collectives must be set up
-        # before any other TensorFlow work.
-        trainer.strategy = devices.resolve_strategy(train_config.strategy)
-    from kerastune_nlp.training import devices
-
-    output_dir = devices.worker_output_dir(output_dir, trainer.strategy)
-    layout, resuming = run_staging.open_staging(output_dir, parts, overwrite)
-    if resuming:
-        point = run_staging.resume_point(layout)
-        where = (f" at epoch {point['epoch']}, step {point['step']} of {point['steps_per_epoch']}"
-                 if point else "")
-        logger.warning("Resuming the interrupted run in %s%s (same data and settings).", layout.root, where)
-    prepared = trainer.prepare(splits["train"], splits["dev"], splits.get("test"))
-    prepared.fingerprint = parts
-    built = trainer.build_and_compile(prepared, train_config)
-    trainer.fit(built, prepared, layout, callbacks=callbacks, verbose=verbose)
-    return trainer.finalize(built, prepared, layout, output_dir, started=started)
+    return trainer.run(lambda: trainer.prepare(splits["train"], splits["dev"], splits.get("test")), train_config,
+                       output_dir, fingerprint=parts, overwrite=overwrite, callbacks=callbacks, verbose=verbose,
+                       started=started)
 
 
 def _resume_position(layout: RunLayout | None, initial_epoch: int) -> tuple[int, int]:

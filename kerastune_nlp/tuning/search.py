@@ -245,10 +245,7 @@ def tune(task="ner", train: Sequence | None = None, dev: Sequence | None = None,
     trainer = Trainer(task_object, data_config, base_model, strategy)
     runner = None
     if not tuner_module.is_chief():  # the chief only serves the oracle
-        if trainer.strategy is None:
-            from kerastune_nlp.training import devices
-
-            trainer.strategy = devices.resolve_strategy(base_train.strategy)
+        trainer.start(base_train)
         prepared = trainer.prepare(splits["train"], splits["dev"], splits.get("test"))
         if objective_name != task_object.monitor:
             names = logged_metrics(trainer, prepared, base_train)
