@@ -66,6 +66,10 @@ def digest(payload) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
+def _not_ours(folder: FolderKind) -> str:
+    return f"it is not a {folder.noun} written by {folder.writer} (no {folder.marker} from it)"
+
+
 def read_kind(marker: Path) -> str | None:
     """The `kind` a JSON marker file holds, or None (missing, unreadable, not a dict)."""
     try:
@@ -88,11 +92,9 @@ def check_output(output, folder: FolderKind, overwrite: bool) -> None:
                 f"Pass another {folder.flag}, or --overwrite to replace it once the new one is complete."
             )
         if not folder.is_ours(output):
-            raise RunDirectoryError(
-                f"Refusing to overwrite {str(output)!r}: it is not a {folder.noun} written by {folder.writer} (no "
-                f"{folder.marker} from it), so --overwrite would delete data this project did not create. Pass "
-                f"another {folder.flag}."
-            )
+            raise RunDirectoryError(f"Refusing to overwrite {str(output)!r}: {_not_ours(folder)}, so "
+                                    "--overwrite would delete data this project did not create. Pass another "
+                                    f"{folder.flag}.")
     staging = partial_path(output)
     if staging.exists() and read_kind(staging / FINGERPRINT) != folder.kind:
         raise RunDirectoryError(
@@ -188,20 +190,28 @@ def commit(staging: Path, output: Path, folder: FolderKind) -> None:
     fingerprint goes last: until then, a rerun recognises the staging folder.
     """
     staging, output = Path(staging), Path(output)
-    if output.exists():
-        if not folder.is_ours(output):
-            raise RunDirectoryError(
-                f"Refusing to replace {str(output)!r}: it is not a {folder.noun} written by {folder.writer}. "
-                f"The new one is complete in {str(staging)!r}."
-            )
-        # A unique empty folder we create; renaming a directory onto an empty one is atomic.
-        replaced = Path(tempfile.mkdtemp(prefix=f".{output.name}.replaced-", dir=output.parent))
-        os.replace(output, replaced)
-        os.replace(staging, output)
-        shutil.rmtree(replaced)
-    else:
-        os.replace(staging, output)
+    if output.exists() and not folder.is_ours(output):
+        raise RunDirectoryError(f"Refusing to replace {str(output)!r}: {_not_ours(folder)}. The new one is "
+                                f"complete in {str(staging)!r}.")
+    replace(staging, output)
     (output / FINGERPRINT).unlink(missing_ok=True)
+
+
+def replace(source: Path, output: Path) -> None:
+    """Moves the folder `source` to `output`; an existing `output` (the caller checked it) goes once it is replaced.
+
+    The old folder is first renamed to a fresh name this call creates, then
+    deleted: a reader sees the old folder or the new one, never a mix.
+    """
+    source, output = Path(source), Path(output)
+    if not output.exists():
+        os.replace(source, output)
+        return
+    # A unique empty folder we create; renaming a directory onto an empty one is atomic.
+    replaced = Path(tempfile.mkdtemp(prefix=f".{output.name}.replaced-", dir=output.parent))
+    os.replace(output, replaced)
+    os.replace(source, output)
+    shutil.rmtree(replaced)
 
 
 def open_in_place(path, folder: FolderKind, fingerprint: dict, overwrite: bool) -> bool:
