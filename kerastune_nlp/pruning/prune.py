@@ -20,9 +20,11 @@ Why it is built this way (tfmot 0.8.1, see DESIGN.md):
   model, which holds no pruning wrapper, is saved. That is what
   `strip_pruning` gives, without its `clone_model` (a rebuilt copy would no
   longer share the run model's variables).
-- The fine-tune is its own (one device, float32, no best-epoch restore:
-  sparsity is only reached late in the run); what it writes goes through
-  the trainer's `run_metrics` and `write_run`, as every run directory does.
+- Pruning is a model maker with its own metrics: it makes the training
+  model and optimizer (one device, float32, AdamW without warmup), then
+  `Trainer.fit` trains it and the trainer's `run_metrics` and `write_run`
+  write the run directory. It keeps the last epoch, not the best one:
+  sparsity reaches its target only late in the run.
 - Only the encoder's Dense kernels are pruned. Embeddings (about half of
   MiniLM's 22.7M weights), biases, LayerNorms, the pooler and the head stay
   dense, so the file shrinks by less than the sparsity.
@@ -94,8 +96,9 @@ def prune_run(run_dir, output_dir=None, *, sparsity: float = 0.5, epochs: int = 
     from kerastune_nlp.runs import owned_folder, staging
     from kerastune_nlp.runs.layout import RunLayout
     from kerastune_nlp.runs.manifest import Manifest, read_manifest
+    from kerastune_nlp.runs.writing import write_run
     from kerastune_nlp.tasks import get_task
-    from kerastune_nlp.training.trainer import RunResult, fingerprint, write_run
+    from kerastune_nlp.training.trainer import RunResult, fingerprint
 
     run_dir = Path(run_dir)
     manifest = read_manifest(run_dir)
@@ -171,14 +174,17 @@ def _scores(predictor, splits) -> dict:
 
 
 def _fine_tune(task, predictor, backbone, manifest, splits, sparsity, epochs, rate, schedule, verbose) -> dict:
-    """Fine-tunes under the pruning wrapper; applies the final masks to the shared variables."""
-    from kerastune_nlp import noise
+    """Fine-tunes under the pruning wrapper (`Trainer.fit`, no run folder); applies the final masks.
+
+    Pruning makes its own model and optimizer (the run's model under tfmot's
+    wrapper, AdamW without warmup, one device in float32); the fit itself is
+    the trainer's, with `UpdatePruningStep` first: its epoch-end masking must
+    precede the dev score.
+    """
     from kerastune_nlp._tf import tf
-    from kerastune_nlp.data.batching import make_train_dataset
     from kerastune_nlp.training import fit_setup
-    from kerastune_nlp.training.callbacks import StopOnNonFiniteLoss
-    from kerastune_nlp.training.fit_setup import PAD_MULTIPLE
     from kerastune_nlp.training.optimizer import build_adamw
+    from kerastune_nlp.training.trainer import BuiltModel, PreparedData, Trainer
 
     tfmot = import_tfmot()
     config = dataclasses.replace(manifest.train, epochs=epochs, learning_rate=rate, precision="float32",
@@ -194,24 +200,17 @@ def _fine_tune(task, predictor, backbone, manifest, splits, sparsity, epochs, ra
         loss, metrics = task.loss_and_metrics(train, steps, 1)
         optimizer = build_adamw(rate, plan.total_steps, warmup_ratio=0.0, weight_decay=config.weight_decay)
         model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
-    dataset = make_train_dataset(
-        train.rows, predictor.input_names, predictor.pad_id, config.batch_size, config.seed,
-        dense_labels=train.targets, pad_to_multiple_of=PAD_MULTIPLE,
-        fixed_length=predictor.max_length if manifest.data.padding == "max_length" else None, epochs=epochs,
-    )
-    dev_callbacks, validation_data = task.validation(predictor, splits["dev"], encoded["dev"])
-    fit_started = time.perf_counter()
-    # UpdatePruningStep first: its epoch-end masking must precede the dev score.
-    history = model.fit(dataset, validation_data=validation_data, epochs=epochs, steps_per_epoch=steps,
-                        verbose=noise.fit_verbosity(verbose),
-                        callbacks=[tfmot.sparsity.keras.UpdatePruningStep(), *dev_callbacks,
-                                   StopOnNonFiniteLoss()], **task.fit_options(train))
+    # The run's own data settings: its padding and max_length decide the batches.
+    prepared = PreparedData(task, manifest.data, manifest.model, None, predictor.backbone_config, predictor.tokenizer,
+                            splits, encoded, {})
+    built = BuiltModel(model, backbone, predictor, setup, config, [tfmot.sparsity.keras.UpdatePruningStep()], steps)
+    history = Trainer(task, manifest.data, manifest.model, setup.strategy).fit(built, prepared, verbose=verbose)
     for weight, mask, _ in wrapped.pruning_vars:  # strip: the masks, once more, on the shared variables
         weight.assign(weight * mask)
     predictor.retrace()
-    return {"plan": plan, "history": {k: [float(v) for v in vs] for k, vs in history.history.items()},
-            "seconds": time.perf_counter() - fit_started, "updates": int(optimizer.iterations.numpy()),
-            "batch_size": config.batch_size, "learning_rate": rate, "epochs": epochs, "train": train}
+    return {"plan": plan, "history": history, "seconds": built.fit_seconds,
+            "updates": int(optimizer.iterations.numpy()), "batch_size": config.batch_size, "learning_rate": rate,
+            "epochs": epochs, "train": train}
 
 
 def monitored_value(task, scores: dict | None):
@@ -226,7 +225,7 @@ def _metrics(task, predictor, backbone, run_dir, layout, splits, fitted, kernels
 
     from kerastune_nlp.models.lora import count_parameters
     from kerastune_nlp.runs.layout import RunLayout
-    from kerastune_nlp.training.trainer import run_metrics
+    from kerastune_nlp.runs.writing import run_metrics
 
     weights = {id(v): v for v in predictor.model.weights}.values()
     total = sum(v.shape.num_elements() for v in weights)

@@ -9,9 +9,12 @@
     finalize         restore the best epoch, merge LoRA, final scores,
                      reports, write and commit the run directory
 
-`train(task=..., ...)` chains them into one run directory. The distribution
-strategy is passed in (`strategy=`); it is never created behind the caller's
-back except by `train`, from `TrainConfig.strategy`, when none is given.
+`Trainer.run` is the one run lifecycle: it opens the staging folder (or
+reopens it to resume the same command) and chains the stages into one run
+directory. `train(task=...)` and `distill` go through it; pruning and each
+search trial drive `fit` themselves. The distribution strategy is passed in
+(`strategy=`); it is never created behind the caller's back except by
+`Trainer.start`, from `TrainConfig.strategy`, when none is given.
 """
 
 from __future__ import annotations
@@ -25,8 +28,10 @@ from pathlib import Path
 from typing import Sequence
 
 from kerastune_nlp import config as cfg
-from kerastune_nlp.runs import owned_folder, staging as run_staging
-from kerastune_nlp.runs.layout import RunLayout, write_json
+from kerastune_nlp.runs import owned_folder
+from kerastune_nlp.runs import staging as run_staging
+from kerastune_nlp.runs.layout import RunLayout
+from kerastune_nlp.runs.writing import run_metrics, write_run
 from kerastune_nlp.tasks import Task, get_task
 from kerastune_nlp.tasks.base import EncodedSplit
 
@@ -368,55 +373,6 @@ class Trainer:
         return RunResult(Path(output_dir), metrics, predictor)
 
 
-def run_metrics(task: Task, splits: dict, train: EncodedSplit, scores: dict, *, dev_per_epoch: list, training: dict,
-                train_seconds: float, started: float | None, epoch_end: dict | None = None) -> dict:
-    """metrics.json of a run directory, whatever stage trained it; a stage adds its own sections after these.
-
-    Args:
-        scores: dict. `{"dev": scores, "test": scores or None}` of the final model.
-        dev_per_epoch: list of `{"epoch": n, "val_...": value}`.
-        training: dict. How it was trained (precision, replicas, updates, ...).
-        train_seconds: float. Seconds in `fit`.
-        started: float or None. `time.perf_counter()` at the call's start.
-        epoch_end: dict or None. What each epoch's end cost (left out when None).
-    """
-    metrics = {
-        "task": task.name,
-        "dev": scores["dev"],
-        "test": scores["test"],
-        "dev_per_epoch": dev_per_epoch,
-        "training": training,
-        "timing": {"train_seconds": round(train_seconds, 2),
-                   "total_seconds": round(time.perf_counter() - (started or time.perf_counter()), 2)},
-    }
-    if epoch_end is not None:
-        metrics["epoch_end"] = epoch_end
-    metrics["data"] = {"train": {"examples": len(splits["train"]), **train.stats}, "dev": len(splits["dev"]),
-                       "test": len(splits["test"]), "train_real_tokens": train.real_tokens}
-    metrics["reports_describe"] = "test" if splits["test"] else "dev"
-    return metrics
-
-
-def write_run(layout: RunLayout, output_dir, predictor, splits: dict, metrics: dict, history: dict, manifest,
-              keep_optimizer_state: bool = False) -> None:
-    """Writes the reports, curves, metrics.json, history and manifest into the staging folder; commits it.
-
-    The model files must be in `layout` already (`Predictor.save_model_files`).
-    """
-    from kerastune_nlp import __version__  # noqa: F401  (recorded by the manifest)
-    from kerastune_nlp.evaluation import reports
-    from kerastune_nlp.runs.manifest import write_manifest
-
-    task, report_split = predictor.task, metrics["reports_describe"]
-    reports.write_training_curves(layout.root, history, task.monitor)
-    task.write_reports(layout.root, predictor, splits[report_split], metrics[report_split])
-    write_json(layout / RunLayout.METRICS, metrics)
-    write_json(layout / RunLayout.HISTORY, history)
-    run_staging.prune(layout, keep_optimizer_state=keep_optimizer_state)
-    write_manifest(layout, manifest)
-    run_staging.commit(layout, Path(output_dir))
-
-
 def best_epoch_dev_scores(built: BuiltModel, task: Task) -> dict | None:
     """The restored best epoch's dev scores as scored at that epoch's end, if nothing since can change them.
 
@@ -439,14 +395,22 @@ def best_epoch_dev_scores(built: BuiltModel, task: Task) -> dict | None:
     return None
 
 
-def gather_splits(task: Task, train, dev, test, data_config: cfg.DataConfig, seed: int) -> dict:
-    """The given example lists, or the splits `data_config` names (files, hub, bundled), checked."""
+def gather(task: Task, train, dev, test, data_config: cfg.DataConfig, model_config: cfg.ModelConfig,
+           train_config: cfg.TrainConfig) -> tuple[dict, dict]:
+    """The opening of a run or a search: its splits and its fingerprint, before TensorFlow starts.
+
+    The splits are the given example lists, or those `data_config` names
+    (files, hub, bundled), checked; the fingerprint names the run (see `fingerprint`).
+    """
+    from kerastune_nlp.models import backbones
+
     if train is None:
-        splits, _ = task.load_splits(data_config, seed)
+        splits, _ = task.load_splits(data_config, train_config.seed)
     else:
         splits = {"train": list(train), "dev": list(dev or []), "test": list(test or [])}
     task.check_splits(splits)
-    return splits
+    resolved = backbones.resolve_backbone(model_config.backbone, allow_pickle=model_config.allow_pickle)
+    return splits, fingerprint(task, splits, data_config, model_config, train_config, resolved)
 
 
 def train(task="ner", train: Sequence | None = None, dev: Sequence | None = None, test: Sequence | None = None,
@@ -481,18 +445,14 @@ def train(task="ner", train: Sequence | None = None, dev: Sequence | None = None
     >>> result = kt.train(task="classification", output_dir="saved_models/trec")
     >>> result.metrics["test"]["accuracy"]
     """
-    from kerastune_nlp.models import backbones
-
     started = time.perf_counter()
     task_object = task if isinstance(task, Task) else get_task(task)(task_config)
     data_config = data_config or cfg.DataConfig()
     model_config = model_config or cfg.ModelConfig()
     train_config = train_config or task_object.default_train_config()
-    splits = gather_splits(task_object, train, dev, test, data_config, train_config.seed)
+    splits, parts = gather(task_object, train, dev, test, data_config, model_config, train_config)
     output_dir = Path(output_dir)
     run_staging.check_output(output_dir, overwrite)
-    resolved = backbones.resolve_backbone(model_config.backbone, allow_pickle=model_config.allow_pickle)
-    parts = fingerprint(task_object, splits, data_config, model_config, train_config, resolved)
     # A leftover staging folder of another command is refused before TensorFlow starts.
     run_staging.check_resumable(output_dir, parts, overwrite)
 

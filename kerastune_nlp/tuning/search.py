@@ -208,8 +208,7 @@ def tune(task="ner", train: Sequence | None = None, dev: Sequence | None = None,
     ...               space={"epochs": 2, "batch_size": [16, 32]}, data_config=kt.DataConfig(quick=True))
     >>> result.best_hyperparameters["learning_rate"]
     """
-    from kerastune_nlp.models import backbones
-    from kerastune_nlp.training.trainer import fingerprint, gather_splits
+    from kerastune_nlp.training.trainer import gather
     from kerastune_nlp.tuning import tuner as tuner_module
 
     task_object = task if isinstance(task, Task) else get_task(task)(task_config)
@@ -226,11 +225,9 @@ def tune(task="ner", train: Sequence | None = None, dev: Sequence | None = None,
     if tuner_module.is_distributed() and overwrite:
         raise ConfigError("Expected `overwrite`=False in a distributed search: the chief and the workers share "
                           "the search folder. Received: `overwrite`=True. Delete the folder yourself first.")
-    splits = gather_splits(task_object, train, dev, test, data_config, base_train.seed)
+    splits, run_parts = gather(task_object, train, dev, test, data_config, base_model, base_train)
     search_dir = Path(search_dir)
-    resolved = backbones.resolve_backbone(base_model.backbone, allow_pickle=base_model.allow_pickle)
-    parts = search_fingerprint(fingerprint(task_object, splits, data_config, base_model, base_train, resolved),
-                               tuner=tuner, space=search_space, objective=(objective_name, direction),
+    parts = search_fingerprint(run_parts, tuner=tuner, space=search_space, objective=(objective_name, direction),
                                early_stop=early_stop, hyperband_factor=hyperband_factor)
     resuming = open_search_dir(search_dir, parts, overwrite)
     if resuming:
