@@ -4,7 +4,7 @@ gradual unfreezing, the pooler freeze, pruning) on our own encoders, every famil
 The encoders are the tiny checkpoints in tests/fixtures/encoders (2 blocks, hidden 32),
 loaded with `load_encoder`; the task model is `encoder -> Dense` as the task heads build it.
 Variable groups by name and the refusal of other backbones: test_families.py; LoRA on task
-models built from backbone folders: test_lora.py; pruning a run: tests/export/test_pruning.py.
+models built from backbone folders: test_lora.py; pruning a run: tests/pruning/test_pruning.py.
 """
 
 import re
