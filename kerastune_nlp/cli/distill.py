@@ -13,6 +13,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from kerastune_nlp.cli import from_run
+
 DESCRIPTION = (
     "Distil a fine-tuned run (the teacher) into a smaller student for the same task: the student learns from "
     "the gold labels and from the teacher's temperature-softened outputs, mixed by --alpha. The student is a "
@@ -61,12 +63,8 @@ def add_parser(commands) -> argparse.ArgumentParser:
     training.add_argument("--learning-rate", type=float)
     training.add_argument("--batch-size", type=int)
     training.add_argument("--seed", type=int)
-    for split in ("train", "dev", "test"):
-        parser.add_argument(f"--{split}", metavar="FILE", default=None,
-                            help=f"{split} file (default: the teacher's, from its run_config.json); its labels "
-                                 "must be the teacher's")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="replace an existing RUN directory at --output (anything else is refused)")
+    from_run.add_data_arguments(parser, "{split} file (default: the teacher's, from its run_config.json); its "
+                                        "labels must be the teacher's")
     return parser
 
 
@@ -77,8 +75,6 @@ def default_output(teacher: str, layers: int | None) -> Path:
 
 def run(args):
     """Checks the settings, distils, and prints the teacher/student table; returns the `RunResult`."""
-    import dataclasses
-
     from kerastune_nlp.cli import console
     from kerastune_nlp.distillation.distill import DistillConfig, student_train_config
     from kerastune_nlp.runs import staging
@@ -95,8 +91,7 @@ def run(args):
     output = Path(args.output) if args.output else default_output(args.teacher, layers)
     staging.check_output(output, args.overwrite)
     args.staging_hint = staging.partial_path(output)
-    moved = {split: getattr(args, split) for split in ("train", "dev", "test") if getattr(args, split)}
-    data_config = dataclasses.replace(manifest.data, **moved) if moved else None
+    data_config = from_run.data_config(args, manifest)
     print(f"Distilling {args.teacher} ({manifest.task}) into {output}: temperature {config.temperature}, alpha "
           f"{config.alpha}; {train_config.epochs} epochs, batch {train_config.batch_size}, lr "
           f"{train_config.learning_rate}", flush=True)

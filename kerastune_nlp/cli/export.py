@@ -7,7 +7,7 @@ import argparse
 
 def add_parser(commands) -> argparse.ArgumentParser:
     from kerastune_nlp.export.exporter import DEFAULT_FORMATS, FORMATS
-    from kerastune_nlp.export.pruning import QAT_NOTE
+    from kerastune_nlp.pruning import QAT_NOTE
 
     formats = "\n".join(f"  {name:17} {text}" for name, text in FORMATS.items())
     parser = commands.add_parser(

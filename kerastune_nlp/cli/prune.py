@@ -9,7 +9,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from kerastune_nlp.export.pruning import QAT_NOTE, SCHEDULES
+from kerastune_nlp.cli import from_run
+from kerastune_nlp.pruning import QAT_NOTE, SCHEDULES
 
 DESCRIPTION = (
     "Prune a run: a short fine-tune from its weights while tensorflow-model-optimization zeroes the "
@@ -44,21 +45,15 @@ def add_parser(commands) -> argparse.ArgumentParser:
     parser.add_argument("--schedule", choices=SCHEDULES, default="polynomial",
                         help="polynomial: sparsity rises gradually over the first two thirds of the steps; "
                              "constant: the target from the first step (default polynomial)")
-    for split in ("train", "dev", "test"):
-        parser.add_argument(f"--{split}", metavar="FILE", default=None,
-                            help=f"the run's {split} file, if it moved since training (default: the path "
-                                 "in its run_config.json)")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="replace an existing RUN directory at --output (anything else is refused)")
+    from_run.add_data_arguments(parser, "the run's {split} file, if it moved since training (default: the path "
+                                        "in its run_config.json)")
     return parser
 
 
 def run(args):
     """Checks the settings, prunes, and prints the sparsity, sizes and metric; returns the `RunResult`."""
-    import dataclasses
-
     from kerastune_nlp.cli import console
-    from kerastune_nlp.export.pruning import check_settings, default_output
+    from kerastune_nlp.pruning import check_settings, default_output, prune_run
     from kerastune_nlp.runs import staging
     from kerastune_nlp.runs.manifest import read_manifest
 
@@ -66,12 +61,9 @@ def run(args):
     manifest = read_manifest(args.run)
     output = Path(args.output) if args.output else default_output(args.run, args.sparsity)
     staging.check_output(output, args.overwrite)
-    moved = {split: getattr(args, split) for split in ("train", "dev", "test") if getattr(args, split)}
-    data_config = dataclasses.replace(manifest.data, **moved) if moved else None
+    data_config = from_run.data_config(args, manifest)
     print(f"Pruning {args.run} to {args.sparsity:.0%} sparsity: {args.epochs} epoch(s), {args.schedule} schedule",
           flush=True)
-    from kerastune_nlp.export.pruning import prune_run
-
     result = prune_run(args.run, output, sparsity=args.sparsity, epochs=args.epochs,
                        learning_rate=args.learning_rate, schedule=args.schedule, data_config=data_config,
                        overwrite=args.overwrite, verbose=console.fit_verbosity())

@@ -187,30 +187,23 @@ def _fingerprint(task, splits, data, model_config, train_config, config, plan, t
 def _run(task, manifest, teacher_run, output_dir, splits, data, model_config, train_config, config, plan,
          tokenizer, parts, strategy, overwrite, callbacks, verbose, started):
     from kerastune_nlp.distillation.model import StudentMaker
-    from kerastune_nlp.runs import staging
-    from kerastune_nlp.training import devices
     from kerastune_nlp.training.trainer import PreparedData, Trainer
 
-    trainer = Trainer(task, data, model_config, strategy)
-    if trainer.strategy is None:
-        trainer.strategy = devices.resolve_strategy(train_config.strategy)
-    output_dir = devices.worker_output_dir(output_dir, trainer.strategy)
-    layout, resuming = staging.open_staging(output_dir, parts, overwrite)
-    if resuming:
-        logger.warning("Resuming the interrupted distillation in %s (same data and settings).", layout.root)
-    logger.info("student: %s; temperature %s, alpha %s", plan.description, config.temperature, config.alpha)
-    # Encoded with the teacher's tokenizer and label set (no fit_state: the
-    # labels must stay in the teacher's order).
-    encoded = {name: task.encode(tokenizer, splits[name], data.max_length) for name in ("train", "dev")}
-    prepared = PreparedData(task, data, model_config, plan.resolved, plan.config, tokenizer, splits, encoded, parts)
-    maker = StudentMaker(plan, teacher_run, manifest, config.temperature, config.alpha)
-    built = trainer.build_and_compile(prepared, train_config, maker)
-    trainer.fit(built, prepared, layout, callbacks=callbacks, verbose=verbose)
+    def prepare():
+        logger.info("student: %s; temperature %s, alpha %s", plan.description, config.temperature, config.alpha)
+        # Encoded with the teacher's tokenizer and label set (no fit_state: the
+        # labels must stay in the teacher's order).
+        encoded = {name: task.encode(tokenizer, splits[name], data.max_length) for name in ("train", "dev")}
+        return PreparedData(task, data, model_config, plan.resolved, plan.config, tokenizer, splits, encoded, parts)
 
-    def report(student, metrics):
+    maker = StudentMaker(plan, teacher_run, manifest, config.temperature, config.alpha)
+
+    def report(student, metrics, layout):
         return {"distillation": _report(maker.teacher, student, teacher_run, layout, splits, metrics, config, plan)}
 
-    return trainer.finalize(built, prepared, layout, output_dir, started=started, more_metrics=report)
+    return Trainer(task, data, model_config, strategy).run(
+        prepare, train_config, output_dir, fingerprint=parts, overwrite=overwrite, maker=maker, more_metrics=report,
+        callbacks=callbacks, verbose=verbose, started=started, what="distillation")
 
 
 def _report(teacher, student, teacher_run, layout, splits, metrics, config, plan) -> dict:

@@ -37,6 +37,7 @@ from kerastune_nlp.export.report import ArtifactReport
 from kerastune_nlp.export.scoring import FLOAT_PARITY, ScoringContext, score_artifact
 from kerastune_nlp.export.steps import Steps
 from kerastune_nlp.inference.artifacts import EXPORT_MARKER, EXPORT_TOKENIZER, SERVING_FOLDER
+from kerastune_nlp.runs.owned_folder import FolderKind
 
 logger = logging.getLogger("kerastune_nlp.export")
 
@@ -59,6 +60,8 @@ FORMATS = {
 _RUN_ORDER = ("onnx", "onnx-int8", "savedmodel", "tflite-float32", "tflite-float16", "tflite-int8",
               "tflite-int8-full", "hf")
 DEFAULT_FORMATS = ("savedmodel", "tflite-float32", "tflite-float16", "tflite-int8", "onnx", "onnx-int8")
+# What proves an export folder ours (`runs.owned_folder`); `_sidecar` writes the kind into the marker.
+EXPORT_FOLDER = FolderKind("kerastune_nlp-export", EXPORT_MARKER, "export folder", "`kerastune-nlp export`")
 TOKENIZER_AGREEMENT = 0.999
 RAW_CHECK_BATCH = 32
 
@@ -95,7 +98,7 @@ def parse_formats(formats) -> list[str]:
 
 def check_run(run_dir: Path):
     """The run's manifest, refusing incomplete runs and runs of another package version."""
-    from kerastune_nlp import __version__
+    from kerastune_nlp.version import __version__
     from kerastune_nlp.runs.manifest import read_manifest
 
     manifest = read_manifest(run_dir)  # refuses a folder that is not a run, or an incomplete one
@@ -111,7 +114,7 @@ def check_output(output: Path, overwrite: bool) -> None:
     """An output folder is new, empty, or an earlier export (new versions go beside old ones)."""
     if output.exists() and not output.is_dir():
         raise ConfigError(f"--output {str(output)!r} is a file; pass a folder for the export.")
-    if output.is_dir() and any(output.iterdir()) and not (output / EXPORT_MARKER).is_file():
+    if output.is_dir() and any(output.iterdir()) and not EXPORT_FOLDER.is_ours(output):
         raise RunDirectoryError(f"--output {str(output)!r} exists and is not an export folder (no {EXPORT_MARKER}); "
                                 "refusing to write into it. Choose a new --output.")
 
@@ -316,10 +319,10 @@ def _write_marker(output: Path, manifest, predictor) -> None:
 
 
 def _sidecar(manifest, predictor) -> dict:
-    from kerastune_nlp import __version__
+    from kerastune_nlp.version import __version__
     from kerastune_nlp.config import to_dict
 
-    return {"kind": "kerastune_nlp-export", "package_version": __version__, "task": manifest.task,
+    return {"kind": EXPORT_FOLDER.kind, "package_version": __version__, "task": manifest.task,
             "task_config": to_dict(manifest.task_config) if manifest.task_config is not None else None,
             "task_state": manifest.task_state, "max_length": predictor.max_length,
             "input_names": list(predictor.input_names), "backbone_config": predictor.backbone_config.to_dict()}
@@ -505,6 +508,6 @@ def _check_raw_signature(context, signature, row: ArtifactReport) -> None:
 
 def remove_export(output: Path) -> None:
     """Deletes an export folder this package wrote (it must carry the marker)."""
-    if not (output / EXPORT_MARKER).is_file():
+    if not EXPORT_FOLDER.is_ours(output):
         raise RunDirectoryError(f"{str(output)!r} is not an export folder; not deleting it.")
     shutil.rmtree(output)

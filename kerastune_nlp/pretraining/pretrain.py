@@ -21,6 +21,7 @@ from kerastune_nlp.pretraining import corpus as corpora
 from kerastune_nlp.pretraining import output as outputs
 from kerastune_nlp.pretraining.config import TRAINING_FIELDS, PretrainConfig
 from kerastune_nlp.pretraining.packing import PackedSequences, pack, special_layout
+from kerastune_nlp.runs import owned_folder
 from kerastune_nlp.runs.layout import write_json
 
 logger = logging.getLogger("kerastune_nlp.pretraining")
@@ -100,7 +101,7 @@ def continue_pretraining(corpus=None, *, output_dir, backbone: str = DEFAULT_BAC
         raise ConfigError("Expected exactly one source of text: `corpus` (a text file or a saved data set folder) "
                           f"or `dataset` (a hub id). Received: `corpus`={corpus!r}, `dataset`={dataset!r}.")
     output = Path(output_dir).expanduser()
-    outputs.check_output(output, overwrite)
+    owned_folder.check_output(output, outputs.FOLDER, overwrite)
     resolved = backbones.resolve_backbone(backbone, allow_pickle=config.allow_pickle)
     backbone_config = backbones.load_config(resolved)
     limit = backbones.max_sequence_length(backbone_config)
@@ -113,7 +114,7 @@ def continue_pretraining(corpus=None, *, output_dir, backbone: str = DEFAULT_BAC
     fingerprint = {"backbone": {"name": backbone, "directory": str(resolved.directory.resolve())},
                    "corpus": data.train.digest(), "eval": data.held_out.digest() if data.held_out else None,
                    "settings": {name: getattr(config, name) for name in TRAINING_FIELDS}}
-    staging, state = outputs.open_staging(output, fingerprint, overwrite)
+    staging, state = owned_folder.open_staging(output, outputs.FOLDER, fingerprint, overwrite)
     if state == "complete":
         report = _read_report(staging)
         outputs.commit(staging, output)

@@ -30,7 +30,7 @@ def check_data_files(run_dir, data, settings_from: str, fix) -> None:
 
 def changed_splits(task, splits: dict, fingerprint: dict) -> list[str]:
     """The splits whose examples differ from the ones the run recorded (its fingerprint's hashes)."""
-    from kerastune_nlp.runs.staging import digest
+    from kerastune_nlp.runs.owned_folder import digest
 
     return [name for name in ("train", "dev", "test")
             if splits.get(name) and fingerprint.get(f"data.{name}") is not None
@@ -52,7 +52,7 @@ def load_run_splits(task, manifest, run_dir: Path, data_config, purpose: str,
     Returns:
         `(splits, data_config, matches)`.
     """
-    from kerastune_nlp.runs.staging import digest
+    from kerastune_nlp.runs.owned_folder import digest
 
     data = data_config or manifest.data
     if given.get("train") is not None:

@@ -9,9 +9,12 @@
     finalize         restore the best epoch, merge LoRA, final scores,
                      reports, write and commit the run directory
 
-`train(task=..., ...)` chains them into one run directory. The distribution
-strategy is passed in (`strategy=`); it is never created behind the caller's
-back except by `train`, from `TrainConfig.strategy`, when none is given.
+`Trainer.run` is the one run lifecycle: it opens the staging folder (or
+reopens it to resume the same command) and chains the stages into one run
+directory. `train(task=...)` and `distill` go through it; pruning and each
+search trial drive `fit` themselves. The distribution strategy is passed in
+(`strategy=`); it is never created behind the caller's back except by
+`Trainer.start`, from `TrainConfig.strategy`, when none is given.
 """
 
 from __future__ import annotations
@@ -25,8 +28,10 @@ from pathlib import Path
 from typing import Sequence
 
 from kerastune_nlp import config as cfg
+from kerastune_nlp.runs import owned_folder
 from kerastune_nlp.runs import staging as run_staging
-from kerastune_nlp.runs.layout import RunLayout, write_json
+from kerastune_nlp.runs.layout import RunLayout
+from kerastune_nlp.runs.writing import run_metrics, write_run
 from kerastune_nlp.tasks import Task, get_task
 from kerastune_nlp.tasks.base import EncodedSplit
 
@@ -107,7 +112,7 @@ def fingerprint(task: Task, splits: dict, data: cfg.DataConfig, model: cfg.Model
     """
     parts = {"task": task.name}
     for name in ("train", "dev", "test"):
-        parts[f"data.{name}"] = run_staging.digest([task.example_record(e) for e in splits.get(name) or []])
+        parts[f"data.{name}"] = owned_folder.digest([task.example_record(e) for e in splits.get(name) or []])
     sections = {"data": data, "model": model, "task_config": task.config}
     if train is not None:
         sections["train"] = train
@@ -146,6 +151,69 @@ class Trainer:
         self.data_config = data_config or cfg.DataConfig()
         self.model_config = model_config or cfg.ModelConfig()
         self.strategy = strategy
+
+    # -- the lifecycle -------------------------------------------------------------
+
+    def start(self, train_config: cfg.TrainConfig):
+        """Resolves the distribution strategy once, if none was given; returns it.
+
+        First of all TensorFlow work: multi-worker collectives must be set up
+        before anything else touches TensorFlow.
+        """
+        if self.strategy is None:
+            from kerastune_nlp.training import devices
+
+            self.strategy = devices.resolve_strategy(train_config.strategy)
+        return self.strategy
+
+    def open_run(self, train_config: cfg.TrainConfig, output_dir, fingerprint: dict, overwrite: bool = False,
+                 what: str = "run") -> tuple[RunLayout, Path]:
+        """Strategy, this worker's directory, and its staging folder (reopened to resume the same command).
+
+        Returns:
+            `(staging layout, this worker's output directory)`.
+        """
+        from kerastune_nlp.training import devices
+
+        output_dir = devices.worker_output_dir(Path(output_dir), self.start(train_config))
+        layout, resuming = run_staging.open_staging(output_dir, fingerprint, overwrite)
+        if resuming:
+            point = run_staging.resume_point(layout)
+            where = (f" at epoch {point['epoch']}, step {point['step']} of {point['steps_per_epoch']}"
+                     if point else "")
+            logger.warning("Resuming the interrupted %s in %s%s (same data and settings).", what, layout.root, where)
+        return layout, output_dir
+
+    def run(self, prepare, train_config: cfg.TrainConfig, output_dir, *, fingerprint: dict, overwrite: bool = False,
+            maker: PretrainedModel | None = None, more_metrics=None, callbacks: Sequence = (),
+            verbose: int | str = "auto", started: float | None = None, what: str = "run") -> RunResult:
+        """The whole run: open the staging folder (or resume), prepare, build, fit, finalize and commit.
+
+        Every stage that trains into a run directory goes through here
+        (`train`, `distill`); they differ only in what they prepare, the
+        model `maker` and the `more_metrics` they add.
+
+        Args:
+            prepare: callable `() -> PreparedData`, called once the strategy
+                exists and the staging folder is open.
+            train_config: `TrainConfig`.
+            output_dir: the run directory to create.
+            fingerprint: dict. Named parts that identify the run (its resume key).
+            overwrite: bool. Replace an existing RUN directory. Defaults to False.
+            maker: `PretrainedModel` or None. How the model is made.
+            more_metrics: callable `(predictor, metrics, layout) -> dict` or None.
+                Sections added to metrics.json.
+            callbacks: more Keras callbacks for `fit`.
+            verbose: Keras `fit` verbosity (see `fit`).
+            started: float or None. `time.perf_counter()` at the call's start.
+            what: str. The stage's name in the resume message. Defaults to "run".
+        """
+        layout, output_dir = self.open_run(train_config, output_dir, fingerprint, overwrite, what)
+        prepared = prepare()
+        prepared.fingerprint = fingerprint
+        built = self.build_and_compile(prepared, train_config, maker)
+        self.fit(built, prepared, layout, callbacks=callbacks, verbose=verbose)
+        return self.finalize(built, prepared, layout, output_dir, started=started, more_metrics=more_metrics)
 
     # -- stage 1 -----------------------------------------------------------------
 
@@ -267,12 +335,10 @@ class Trainer:
                  started: float | None = None, more_metrics=None) -> RunResult:
         """Best weights, plain model, final scores, reports; writes and commits the run directory.
 
-        `more_metrics(predictor, metrics) -> dict`, if given, adds sections to
-        metrics.json (a stage's own report) before the run is committed.
+        `more_metrics(predictor, metrics, layout) -> dict`, if given, adds
+        sections to metrics.json (a stage's own report) before the run is committed.
         """
-        from kerastune_nlp import __version__  # noqa: F401  (recorded by the manifest)
-        from kerastune_nlp.evaluation import reports
-        from kerastune_nlp.runs.manifest import Manifest, write_manifest
+        from kerastune_nlp.runs.manifest import Manifest
         from kerastune_nlp.training import fit_setup
         from kerastune_nlp.training.callbacks import epoch_costs_path, read_epoch_log, summarize_epoch_costs
 
@@ -285,38 +351,25 @@ class Trainer:
         epochs = read_epoch_log(layout / RunLayout.EPOCH_LOG)
         history = {key: [e[key] for e in epochs if key in e] for key in dict.fromkeys(k for e in epochs for k in e)
                    if key != "epoch"}
-        reports.write_training_curves(layout.root, history, task.monitor)
-        report_split = "test" if splits["test"] else "dev"
-        task.write_reports(layout.root, predictor, splits[report_split], test_scores or dev_scores)
-        train = prepared.encoded["train"]
-        metrics = {
-            "task": task.name,
-            "dev": dev_scores,
-            "test": test_scores,
-            "dev_per_epoch": [{"epoch": e["epoch"], **{k: v for k, v in e.items() if k.startswith("val_")}}
-                              for e in epochs],
-            "training": summary,
-            "timing": {"train_seconds": round(getattr(built, "fit_seconds", 0.0), 2),
-                       "total_seconds": round(time.perf_counter() - (started or time.perf_counter()), 2)},
+        metrics = run_metrics(
+            task, splits, prepared.encoded["train"], {"dev": dev_scores, "test": test_scores},
+            dev_per_epoch=[{"epoch": e["epoch"], **{k: v for k, v in e.items() if k.startswith("val_")}}
+                           for e in epochs],
+            training=summary, train_seconds=getattr(built, "fit_seconds", 0.0), started=started,
             # Seconds of each epoch's end (dev scoring, decoding, best checkpoint,
             # backups) and bytes each epoch wrote; read before `prune` drops the file.
-            "epoch_end": summarize_epoch_costs(read_epoch_log(epoch_costs_path(layout))),
-            "data": {"train": {"examples": len(splits["train"]), **train.stats}, "dev": len(splits["dev"]),
-                     "test": len(splits["test"]), "train_real_tokens": train.real_tokens},
-            "reports_describe": report_split,
-        }
+            epoch_end=summarize_epoch_costs(read_epoch_log(epoch_costs_path(layout))),
+        )
         if more_metrics is not None:
-            metrics.update(more_metrics(predictor, metrics))
-        write_json(layout / RunLayout.METRICS, metrics)
-        write_json(layout / RunLayout.HISTORY, history)
-        run_staging.prune(layout, keep_optimizer_state=built.train_config.keep_optimizer_state)
-        write_manifest(layout, Manifest(
+            metrics.update(more_metrics(predictor, metrics, layout))
+        manifest = Manifest(
             task=task.name, data=prepared.data_config, model=self.model_config, train=built.train_config,
             task_config=task.config, task_state=task.state,
             backbone_directory=str(prepared.resolved.directory) if prepared.resolved else "",
             fingerprint=prepared.fingerprint, output=str(output_dir),
-        ))
-        run_staging.commit(layout, Path(output_dir))
+        )
+        write_run(layout, output_dir, predictor, splits, metrics, history, manifest,
+                  keep_optimizer_state=built.train_config.keep_optimizer_state)
         return RunResult(Path(output_dir), metrics, predictor)
 
 
@@ -342,14 +395,22 @@ def best_epoch_dev_scores(built: BuiltModel, task: Task) -> dict | None:
     return None
 
 
-def gather_splits(task: Task, train, dev, test, data_config: cfg.DataConfig, seed: int) -> dict:
-    """The given example lists, or the splits `data_config` names (files, hub, bundled), checked."""
+def gather(task: Task, train, dev, test, data_config: cfg.DataConfig, model_config: cfg.ModelConfig,
+           train_config: cfg.TrainConfig) -> tuple[dict, dict]:
+    """The opening of a run or a search: its splits and its fingerprint, before TensorFlow starts.
+
+    The splits are the given example lists, or those `data_config` names
+    (files, hub, bundled), checked; the fingerprint names the run (see `fingerprint`).
+    """
+    from kerastune_nlp.models import backbones
+
     if train is None:
-        splits, _ = task.load_splits(data_config, seed)
+        splits, _ = task.load_splits(data_config, train_config.seed)
     else:
         splits = {"train": list(train), "dev": list(dev or []), "test": list(test or [])}
     task.check_splits(splits)
-    return splits
+    resolved = backbones.resolve_backbone(model_config.backbone, allow_pickle=model_config.allow_pickle)
+    return splits, fingerprint(task, splits, data_config, model_config, train_config, resolved)
 
 
 def train(task="ner", train: Sequence | None = None, dev: Sequence | None = None, test: Sequence | None = None,
@@ -384,42 +445,21 @@ def train(task="ner", train: Sequence | None = None, dev: Sequence | None = None
     >>> result = kt.train(task="classification", output_dir="saved_models/trec")
     >>> result.metrics["test"]["accuracy"]
     """
-    from kerastune_nlp.models import backbones
-
     started = time.perf_counter()
     task_object = task if isinstance(task, Task) else get_task(task)(task_config)
     data_config = data_config or cfg.DataConfig()
     model_config = model_config or cfg.ModelConfig()
     train_config = train_config or task_object.default_train_config()
-    splits = gather_splits(task_object, train, dev, test, data_config, train_config.seed)
+    splits, parts = gather(task_object, train, dev, test, data_config, model_config, train_config)
     output_dir = Path(output_dir)
     run_staging.check_output(output_dir, overwrite)
-    resolved = backbones.resolve_backbone(model_config.backbone, allow_pickle=model_config.allow_pickle)
-    parts = fingerprint(task_object, splits, data_config, model_config, train_config, resolved)
     # A leftover staging folder of another command is refused before TensorFlow starts.
     run_staging.check_resumable(output_dir, parts, overwrite)
 
     trainer = Trainer(task_object, data_config, model_config, strategy)
-    if trainer.strategy is None:
-        from kerastune_nlp.training import devices
-
-        # The strategy comes first: multi-worker collectives must be set up
-        # before any other TensorFlow work.
-        trainer.strategy = devices.resolve_strategy(train_config.strategy)
-    from kerastune_nlp.training import devices
-
-    output_dir = devices.worker_output_dir(output_dir, trainer.strategy)
-    layout, resuming = run_staging.open_staging(output_dir, parts, overwrite)
-    if resuming:
-        point = run_staging.resume_point(layout)
-        where = (f" at epoch {point['epoch']}, step {point['step']} of {point['steps_per_epoch']}"
-                 if point else "")
-        logger.warning("Resuming the interrupted run in %s%s (same data and settings).", layout.root, where)
-    prepared = trainer.prepare(splits["train"], splits["dev"], splits.get("test"))
-    prepared.fingerprint = parts
-    built = trainer.build_and_compile(prepared, train_config)
-    trainer.fit(built, prepared, layout, callbacks=callbacks, verbose=verbose)
-    return trainer.finalize(built, prepared, layout, output_dir, started=started)
+    return trainer.run(lambda: trainer.prepare(splits["train"], splits["dev"], splits.get("test")), train_config,
+                       output_dir, fingerprint=parts, overwrite=overwrite, callbacks=callbacks, verbose=verbose,
+                       started=started)
 
 
 def _resume_position(layout: RunLayout | None, initial_epoch: int) -> tuple[int, int]:

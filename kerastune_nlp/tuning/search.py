@@ -13,16 +13,13 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
-import shutil
 from pathlib import Path
 from typing import Mapping, Sequence
 
 from kerastune_nlp import config as cfg
-from kerastune_nlp.errors import ConfigError, RunDirectoryError
-from kerastune_nlp.runs import staging as run_staging
-from kerastune_nlp.runs.layout import write_json
+from kerastune_nlp.errors import ConfigError
+from kerastune_nlp.runs import owned_folder
 from kerastune_nlp.tasks import Task, get_task
 from kerastune_nlp.tuning import results
 from kerastune_nlp.tuning.space import SearchSpace, apply, apply_encoding, build_space, check_task_fields
@@ -33,6 +30,8 @@ SEARCH_FILE = "search.json"
 KEEP_CHOICES = ("best", "none")
 EARLY_STOP_CHOICES = ("median", "none")
 SEARCH_KIND = "kerastune_nlp.search"
+SEARCH_FOLDER = owned_folder.FolderKind(SEARCH_KIND, SEARCH_FILE, "search folder", "`kerastune-nlp tune`",
+                                       "--search-dir")
 # Objective names that are minimised unless a direction is given.
 _MINIMISED = ("loss", "error", "mse", "mae")
 
@@ -128,43 +127,8 @@ def open_search_dir(search_dir: Path, fingerprint: dict, overwrite: bool) -> boo
         RunDirectoryError: the folder holds a different search (without
             `overwrite`) or something that is not a search folder at all.
     """
-    search_dir = Path(search_dir)
-    marker = search_dir / SEARCH_FILE
-    if search_dir.exists():
-        stored = None
-        if marker.is_file():
-            try:
-                stored = json.loads(marker.read_text(encoding="utf-8"))
-            except ValueError:
-                stored = None
-        if not isinstance(stored, dict) or stored.get("kind") != SEARCH_KIND:
-            if search_dir.is_dir() and not any(search_dir.iterdir()):
-                stored = None
-            else:
-                raise RunDirectoryError(
-                    f"Refusing to use {str(search_dir)!r} as a search folder: it exists and was not written by "
-                    f"`kerastune-nlp tune` (no {SEARCH_FILE}), so nothing in it is touched, --overwrite "
-                    "included. Pass another --search-dir."
-                )
-        if stored is not None:
-            differences = run_staging._differences(stored.get("fingerprint") or {}, fingerprint)
-            if not differences:
-                return any((search_dir / results.TRIALS_DIR).glob("trial_*"))
-            if not overwrite:
-                raise RunDirectoryError(
-                    f"{str(search_dir)!r} holds a DIFFERENT search ({'; '.join(differences)}), so it cannot "
-                    "be resumed by this one. Rerun the original command to continue it, pass --overwrite "
-                    "(overwrite=True) to discard it, or pass another --search-dir."
-                )
-            logger.warning("Discarding the search in %s (--overwrite): it was a different search.", search_dir)
-            shutil.rmtree(search_dir)
-    try:
-        search_dir.mkdir(parents=True, exist_ok=True)
-        write_json(marker, {"kind": SEARCH_KIND, "fingerprint": fingerprint})
-    except OSError as error:
-        raise RunDirectoryError(f"Cannot create the search folder {str(search_dir)!r}: "
-                                f"{error.strerror or error}. Pass a --search-dir you can write to.") from error
-    return False
+    reopened = owned_folder.open_in_place(search_dir, SEARCH_FOLDER, fingerprint, overwrite)
+    return reopened and any((Path(search_dir) / results.TRIALS_DIR).glob("trial_*"))
 
 
 def logged_metrics(trainer, prepared, train_config: cfg.TrainConfig) -> list[str]:
@@ -245,8 +209,7 @@ def tune(task="ner", train: Sequence | None = None, dev: Sequence | None = None,
     ...               space={"epochs": 2, "batch_size": [16, 32]}, data_config=kt.DataConfig(quick=True))
     >>> result.best_hyperparameters["learning_rate"]
     """
-    from kerastune_nlp.models import backbones
-    from kerastune_nlp.training.trainer import fingerprint, gather_splits
+    from kerastune_nlp.training.trainer import gather
     from kerastune_nlp.tuning import tuner as tuner_module
 
     task_object = task if isinstance(task, Task) else get_task(task)(task_config)
@@ -263,11 +226,9 @@ def tune(task="ner", train: Sequence | None = None, dev: Sequence | None = None,
     if tuner_module.is_distributed() and overwrite:
         raise ConfigError("Expected `overwrite`=False in a distributed search: the chief and the workers share "
                           "the search folder. Received: `overwrite`=True. Delete the folder yourself first.")
-    splits = gather_splits(task_object, train, dev, test, data_config, base_train.seed)
+    splits, run_parts = gather(task_object, train, dev, test, data_config, base_model, base_train)
     search_dir = Path(search_dir)
-    resolved = backbones.resolve_backbone(base_model.backbone, allow_pickle=base_model.allow_pickle)
-    parts = search_fingerprint(fingerprint(task_object, splits, data_config, base_model, base_train, resolved),
-                               tuner=tuner, space=search_space, objective=(objective_name, direction),
+    parts = search_fingerprint(run_parts, tuner=tuner, space=search_space, objective=(objective_name, direction),
                                early_stop=early_stop, hyperband_factor=hyperband_factor)
     resuming = open_search_dir(search_dir, parts, overwrite)
     if resuming:
@@ -282,10 +243,7 @@ def tune(task="ner", train: Sequence | None = None, dev: Sequence | None = None,
     trainer = Trainer(task_object, data_config, base_model, strategy)
     runner = None
     if not tuner_module.is_chief():  # the chief only serves the oracle
-        if trainer.strategy is None:
-            from kerastune_nlp.training import devices
-
-            trainer.strategy = devices.resolve_strategy(base_train.strategy)
+        trainer.start(base_train)
         prepared = trainer.prepare(splits["train"], splits["dev"], splits.get("test"))
         if objective_name != task_object.monitor:
             names = logged_metrics(trainer, prepared, base_train)

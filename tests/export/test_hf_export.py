@@ -208,7 +208,7 @@ def test_a_lora_run_exports_merged_and_a_pruned_run_keeps_its_zeros(runs, tiny_b
     import kerastune_nlp as kt
     from safetensors.numpy import load_file
 
-    from kerastune_nlp.export import pruning
+    from kerastune_nlp import pruning
 
     train, dev = harness.TASK_DATA["ner"]()
     lora = kt.train("ner", train, dev, dev, output_dir=tmp_path / "lora", verbose=0,

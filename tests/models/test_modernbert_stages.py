@@ -18,7 +18,7 @@ from kerastune_nlp._tf import keras
 from kerastune_nlp.backbones import families
 from kerastune_nlp.backbones.encoder import load_encoder
 from kerastune_nlp.errors import ConfigError
-from kerastune_nlp.export import pruning
+from kerastune_nlp import pruning
 from kerastune_nlp.models.lora import LoRADense, add_lora, merge_lora
 from kerastune_nlp.models.losses import IGNORE_INDEX, MaskedSparseCategoricalCrossentropy
 from kerastune_nlp.training import finetuning
@@ -140,7 +140,7 @@ def test_pruning_reaches_the_target_on_every_block_kernel():
     features, labels = _batch(encoder, rows=8)
     kernels = pruning.encoder_kernels(encoder)
     assert len(kernels) == 6 * LAYERS  # q, k, v (Wqkv's blocks), Wo, Wi, the MLP's Wo
-    tfmot = pruning._import_tfmot()
+    tfmot = pruning.import_tfmot()
     plan = pruning.fit_schedule(2 * len(labels) // 2, 0.5)
     trainer, wrapped = pruning.pruning_model(tfmot, model, encoder, encoder.input_names, plan)
     trainer.compile(optimizer=keras.optimizers.Adam(1e-3), loss=MaskedSparseCategoricalCrossentropy())

@@ -4,7 +4,7 @@ gradual unfreezing, the pooler freeze, pruning) on our own encoders, every famil
 The encoders are the tiny checkpoints in tests/fixtures/encoders (2 blocks, hidden 32),
 loaded with `load_encoder`; the task model is `encoder -> Dense` as the task heads build it.
 Variable groups by name and the refusal of other backbones: test_families.py; LoRA on task
-models built from backbone folders: test_lora.py; pruning a run: tests/export/test_pruning.py.
+models built from backbone folders: test_lora.py; pruning a run: tests/pruning/test_pruning.py.
 """
 
 import re
@@ -18,7 +18,7 @@ from kerastune_nlp._tf import keras
 from kerastune_nlp.backbones import families
 from kerastune_nlp.backbones.encoder import load_encoder
 from kerastune_nlp.errors import ConfigError
-from kerastune_nlp.export import pruning
+from kerastune_nlp import pruning
 from kerastune_nlp.models import backbones
 from kerastune_nlp.models.lora import LoRADense, add_lora, merge_lora
 from kerastune_nlp.models.losses import IGNORE_INDEX, MaskedSparseCategoricalCrossentropy
@@ -309,7 +309,7 @@ def test_pruning_reaches_the_target_on_every_block_kernel(case, kernels):
     assert {id(v) for v in pruning.encoder_kernels(encoder)} == in_blocks
     assert len(in_blocks) == kernels
 
-    tfmot = pruning._import_tfmot()
+    tfmot = pruning.import_tfmot()
     epochs, batch_size = 2, 2
     plan = pruning.fit_schedule(epochs * len(labels) // batch_size, 0.5)
     trainer, wrapped = pruning.pruning_model(tfmot, model, encoder, encoder.input_names, plan)

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import kerastune_nlp as kt
+from kerastune_nlp import pruning
 from kerastune_nlp.errors import ConfigError, DataFileNotFoundError, RunDirectoryError, TrainingError
-from kerastune_nlp.export import pruning
 
 
 
@@ -99,7 +99,7 @@ def test_a_schedule_that_does_not_fit_the_run_is_caught_and_nothing_is_written(n
     def unfitted(total_steps, sparsity, kind="polynomial"):
         return pruning.PruningPlan(kind, sparsity, total_steps, 0, 100, 100)
 
-    monkeypatch.setattr(pruning, "fit_schedule", unfitted)
+    monkeypatch.setattr(pruning.prune, "fit_schedule", unfitted)  # where prune_run looks it up
     with pytest.raises(TrainingError, match=r"missed the target sparsity 0.50 by more than 0.01 on 12 of 12 kernels"):
         _prune(ner_run, tmp_path / "out", 0.5)
     assert not (tmp_path / "out").exists() and not (tmp_path / "out.partial").exists()
@@ -125,7 +125,7 @@ def test_other_backbones_are_refused():
     with pytest.raises(ConfigError, match=not_ours):
         pruning.encoder_kernels(dense)
     with pytest.raises(ConfigError, match=not_ours):
-        pruning.pruning_model(pruning._import_tfmot(), model, dense, ["input_ids"], pruning.fit_schedule(10, 0.5))
+        pruning.pruning_model(pruning.import_tfmot(), model, dense, ["input_ids"], pruning.fit_schedule(10, 0.5))
 
 
 @pytest.mark.parametrize("bad", [0, 1, 1.5, -0.2, "0.5", True])
