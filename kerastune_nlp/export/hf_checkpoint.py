@@ -13,9 +13,10 @@ The encoder's tensors come from the family's weight map (as `save_checkpoint`
 writes them); the task head from `hf_heads` (our Linear head written as the
 family's own head). What the task's head is as a transformers model (token or
 sequence level, labels, problem type, the card's snippet and notes) the task
-says itself: `Task.hf_head()`, an `HFHead`. The folder is written under `<output>/.hf.partial`,
-checked (logits against the Keras model, the task metric, the tokenizer's
-ids) and only then renamed to `<output>/hf`.
+says itself: `Task.hf_head()`, an `HFHead`; nothing here asks which task it
+is. The folder is written under `<output>/.hf.partial`, checked (logits
+against the Keras model, the task metric, the tokenizer's ids) and only then
+renamed to `<output>/hf`.
 """
 
 from __future__ import annotations
