@@ -1,4 +1,8 @@
-"""The model card (README.md) of a Hugging Face export: base model, data, scores, command, license."""
+"""The model card (README.md) of a Hugging Face export: base model, data, scores, command, license.
+
+What differs between tasks (pipeline tag, the "Use" snippet, the task's
+notes, its bundled data set) comes from the task's `HFHead`.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,6 @@ import json
 import re
 from pathlib import Path
 
-_PIPELINES = {"ner": "token-classification"}
 _DATA_LICENSES = {"wnut17": "CC BY 4.0 (WNUT-17, Derczynski et al. 2017)", "trec": "TREC question classification "
                   "(Li and Roth 2002), free for research use"}
 
@@ -33,10 +36,9 @@ def base_license(manifest) -> str | None:
     return match.group(1) if match else None
 
 
-def _data_lines(manifest, metrics) -> list[str]:
+def _data_lines(manifest, metrics, example_dataset: str | None) -> list[str]:
     data, counts = manifest.data, metrics.get("data", {})
-    bundled = None if data.train or getattr(data, "dataset", None) else \
-        {"ner": "wnut17", "classification": "trec"}.get(manifest.task)
+    bundled = None if data.train or getattr(data, "dataset", None) else example_dataset
     lines = []
     if getattr(data, "dataset", None):
         lines.append(f"- Hugging Face dataset `{data.dataset}`")
@@ -69,60 +71,10 @@ def _score_lines(task, metrics) -> list[str]:
     return lines or ["- no scores recorded in metrics.json"]
 
 
-def _usage(task, config) -> str:
-    if task.name == "ner":
-        return """```python
-import torch
-from transformers import AutoModelForTokenClassification, AutoTokenizer
-
-tokenizer = AutoTokenizer.from_pretrained("PATH")
-model = AutoModelForTokenClassification.from_pretrained("PATH").eval()
-words = ["Barack", "Obama", "visited", "Paris"]
-batch = tokenizer(words, is_split_into_words=True, return_tensors="pt")
-with torch.no_grad():
-    logits = model(**batch).logits[0]
-# one label per word, read at its first sub-token (as kerastune_nlp does)
-first = [batch.word_ids().index(i) for i in range(len(words))]
-labels = [model.config.id2label[int(logits[j].argmax())] for j in first]
-```"""
-    head = "AutoModelForSequenceClassification"
-    read = {"classification": "model.config.id2label[int(logits.argmax(-1)[0])]",
-            "multilabel": f"[model.config.id2label[i] for i, p in enumerate(torch.sigmoid(logits)[0]) "
-                          f"if p >= {config.get('kerastune_nlp', {}).get('threshold', 0.5)}]",
-            "regression": "float(logits[0, 0])  # the value itself: the target scaling is folded into the head"}
-    return f"""```python
-import torch
-from transformers import {head}, AutoTokenizer
-
-tokenizer = AutoTokenizer.from_pretrained("PATH")
-model = {head}.from_pretrained("PATH").eval()
-batch = tokenizer(["your text"], return_tensors="pt")  # pairs: tokenizer(texts, text_pairs, ...)
-with torch.no_grad():
-    logits = model(**batch).logits
-prediction = {read[task.name]}
-```"""
-
-
-def _notes(task, manifest, config, metrics) -> list[str]:
+def _notes(head, manifest, config, metrics) -> list[str]:
     block = config.get("kerastune_nlp", {})
-    notes = []
-    if task.name == "ner":
-        notes.append(
-            "**Decoding.** kerastune_nlp tags each word at its first sub-token with constrained Viterbi "
-            "decoding over the BIO tags (no `I-X` after `O` or after another type). transformers "
-            "(`pipeline(\"token-classification\")`, `argmax`) gives the per-token argmax instead, which can "
-            "produce invalid tag sequences and slightly different entities and scores: PyTorch users get argmax "
-            "unless they add the constrained decoding: "
-            "`kerastune_nlp.evaluation.iob_decoding.viterbi_decode(word_logits, labels)` over the logits of each "
-            "word's first sub-token (a `[words, labels]` array) reproduces ours.")
-    if task.name == "multilabel":
-        notes.append(f"**Threshold.** A label is predicted when its sigmoid is >= {block.get('threshold')} "
-                     "(chosen on the dev split; also in config.json under `kerastune_nlp.threshold`), not 0.5.")
-    if task.name == "regression":
-        notes.append("**Outputs.** `logits[:, 0]` is the predicted value: the training targets were standardised "
-                     f"(mean {block.get('target_mean')}, std {block.get('target_std')}) and that scaling is folded "
-                     "into the head.")
-    state = "last hidden state of each token" if task.name == "ner" else "first token's hidden state"
+    notes = list(head.notes)
+    state = "last hidden state of each token" if head.token_level else "first token's hidden state"
     if config.get("architectures", [""])[0].endswith("ForTokenClassification") and "pairs" not in block.get("head", ""):
         notes.append(f"**Head.** One Linear layer on the {state}, as in kerastune_nlp: the same weights.")
     else:
@@ -147,9 +99,12 @@ def _notes(task, manifest, config, metrics) -> list[str]:
 
 def model_card(task, manifest, run_dir: Path, config: dict, metrics: dict, verification: dict | None) -> str:
     """The README.md of the exported folder."""
+    from kerastune_nlp.export.hf_checkpoint import hf_head_of
+
+    head = hf_head_of(task)
     name, hub_id = base_model(manifest)
     license_id = base_license(manifest)
-    front = ["---", "library_name: transformers", f"pipeline_tag: {_PIPELINES.get(task.name, 'text-classification')}",
+    front = ["---", "library_name: transformers", f"pipeline_tag: {head.pipeline_tag}",
              f"license: {license_id or 'other'}", "tags:", "- kerastune-nlp", f"- {task.name}"]
     if hub_id:
         front.append(f"base_model: {hub_id}")
@@ -159,9 +114,9 @@ def model_card(task, manifest, run_dir: Path, config: dict, metrics: dict, verif
              f"A `{config['model_type']}` model fine-tuned for **{task.name}** ({task.description}) by "
              f"kerastune_nlp {manifest.package_version}, from `{name}`"
              + (f" ([{hub_id}](https://huggingface.co/{hub_id}))" if hub_id else "") + ", exported to transformers' "
-             f"`{config['architectures'][0]}`.", "", "## Use", "", _usage(task, config), "",
-             *[f"{note}\n" for note in _notes(task, manifest, config, metrics)],
-             "## Data", "", *_data_lines(manifest, metrics), "",
+             f"`{config['architectures'][0]}`.", "", "## Use", "", head.usage, "",
+             *[f"{note}\n" for note in _notes(head, manifest, config, metrics)],
+             "## Data", "", *_data_lines(manifest, metrics, head.example_dataset), "",
              "## Scores (from the run's metrics.json)", "", *_score_lines(task, metrics), ""]
     if verification:
         lines += ["## Export check", "",

@@ -11,9 +11,12 @@
 
 The encoder's tensors come from the family's weight map (as `save_checkpoint`
 writes them); the task head from `hf_heads` (our Linear head written as the
-family's own head). The folder is written under `<output>/.hf.partial`,
-checked (logits against the Keras model, the task metric, the tokenizer's
-ids) and only then renamed to `<output>/hf`.
+family's own head). What the task's head is as a transformers model (token or
+sequence level, labels, problem type, the card's snippet and notes) the task
+says itself: `Task.hf_head()`, an `HFHead`; nothing here asks which task it
+is. The folder is written under `<output>/.hf.partial`, checked (logits
+against the Keras model, the task metric, the tokenizer's ids) and only then
+renamed to `<output>/hf`.
 """
 
 from __future__ import annotations
@@ -30,28 +33,37 @@ import numpy as np
 from kerastune_nlp.errors import ConfigError, ExportError
 from kerastune_nlp.export import hf_heads
 from kerastune_nlp.export.hf_card import model_card
+from kerastune_nlp.tasks.hf_head import HFHead
 
 logger = logging.getLogger("kerastune_nlp.export")
 
 FOLDER = "hf"
 MARKER_KEY = "kerastune_nlp"
 RUN_CONFIG = "kerastune_run_config.json"
-# task name -> (token level, problem_type)
-TASKS = {"ner": (True, None), "classification": (False, "single_label_classification"),
-         "multilabel": (False, "multi_label_classification"), "regression": (False, "regression")}
 # Layers a task model may hold besides the encoder and the head (none of them has weights).
 _PASS_THROUGH = ("InputLayer", "Dropout", "Activation")
+
+
+def hf_head_of(task) -> HFHead:
+    """The task's `HFHead` (`task.hf_head()`), or a ConfigError naming the task and what the export needs."""
+    describe = getattr(task, "hf_head", None)
+    head = describe() if callable(describe) else None
+    if head is None:
+        from kerastune_nlp.tasks import Task, get_task, task_names
+
+        able = [name for name in task_names() if get_task(name).hf_head is not Task.hf_head]
+        raise ConfigError(f"The Hugging Face export writes tasks that describe their head as a transformers model "
+                          f"(`Task.hf_head()` returning an `HFHead`), as {able} do with their Linear heads. "
+                          f"Received: task {task.name!r}. Export savedmodel or onnx instead.")
+    return head
 
 
 def task_parts(predictor):
     """`(encoder, kernel, bias, token_level)` of a run's Keras model, or a ConfigError saying what does not fit."""
     from kerastune_nlp.backbones import families
 
-    task = predictor.task
-    if task.name not in TASKS:
-        raise ConfigError(f"The Hugging Face export knows the built-in tasks {sorted(TASKS)}, whose heads are a "
-                          f"Linear layer. Received: task {task.name!r}. Export savedmodel or onnx instead.")
-    token_level = TASKS[task.name][0]
+    head = hf_head_of(predictor.task)
+    token_level = head.token_level
     head_name = "token_logits" if token_level else "head"
     encoders = [layer for layer in predictor.model.layers if families.is_own_encoder(layer)]
     unknown = [f"{layer.name} ({type(layer).__name__})" for layer in predictor.model.layers
@@ -66,9 +78,7 @@ def task_parts(predictor):
         raise ConfigError("Expected the sequence head to read the first token's state ([CLS] / <s>), as "
                           "transformers' classification heads do. Received a model without a `first_token` layer.")
     kernel, bias = (w.numpy() for w in predictor.model.get_layer(head_name).weights)
-    if task.name == "regression":  # fold the target scaling in: the PyTorch model outputs values
-        mean, std = float(task.state["target_mean"]), float(task.state["target_std"])
-        kernel, bias = kernel * std, bias * std + mean
+    kernel, bias = head.fold_scaling(kernel, bias)  # standardised targets: the PyTorch model outputs values
     return encoders[0], kernel, bias, token_level
 
 
@@ -99,16 +109,16 @@ def hf_tensors(predictor) -> tuple[dict, hf_heads.HeadLayout, dict]:
 def hf_config(predictor, manifest, layout: hf_heads.HeadLayout, config: dict) -> dict:
     """config.json for transformers: the encoder's fields, the labels, the problem type and the head's fields."""
     task = predictor.task
-    token_level, problem_type = TASKS[task.name]
+    head = hf_head_of(task)
     model_type = config["model_type"]
-    head = "TokenClassification" if token_level else "SequenceClassification"
-    labels = ["value"] if task.name == "regression" else list(task.state["labels"])
+    kind = "TokenClassification" if head.token_level else "SequenceClassification"
+    labels = list(head.labels)
     dropout = manifest.model.dropout
-    data = {**config, "architectures": [f"{hf_heads.CLASS_PREFIX[model_type]}For{head}"],
+    data = {**config, "architectures": [f"{hf_heads.CLASS_PREFIX[model_type]}For{kind}"],
             "id2label": {str(i): name for i, name in enumerate(labels)},
             "label2id": {name: i for i, name in enumerate(labels)}, "dtype": "float32"}
-    if problem_type:
-        data["problem_type"] = problem_type
+    if head.problem_type:
+        data["problem_type"] = head.problem_type
     if dropout is not None:  # the run's head dropout, for whoever trains on
         key = {"distilbert": "seq_classif_dropout", "deberta-v2": "cls_dropout"}.get(model_type, "classifier_dropout")
         data[key] = dropout
@@ -119,14 +129,7 @@ def hf_config(predictor, manifest, layout: hf_heads.HeadLayout, config: dict) ->
         data["classifier_pooling"] = "cls"
     block = {"task": task.name, "package_version": manifest.package_version, "max_length": predictor.max_length,
              "head": describe_layout(layout)}
-    if task.name == "multilabel":
-        block["threshold"] = task.threshold
-    if task.name == "regression":
-        block.update(target_mean=task.state["target_mean"], target_std=task.state["target_std"],
-                     outputs="values (the target scaling is folded into the head)")
-    if task.name == "ner":
-        block.update(decoding="constrained Viterbi over each word's first sub-token",
-                     tag_scheme=getattr(manifest.task_config, "tag_scheme", None))
+    block.update(head.config_fields)
     data[MARKER_KEY] = block
     return data
 
@@ -185,8 +188,9 @@ class HFCheckpointRunner:
     (what a user runs). Without it, our encoder is read back from the folder
     and the family's head is applied as transformers computes it
     (`hf_heads.apply_head`): that checks the file, the names and the head
-    mapping, not PyTorch's kernels. Regression values are scaled back to the
-    Keras model's standardised outputs so both compare.
+    mapping, not PyTorch's kernels. Outputs whose target scaling the export
+    folded in (regression values) are scaled back to the Keras model's
+    standardised outputs so both compare.
 
     Args:
         folder: the checkpoint folder.
@@ -199,7 +203,8 @@ class HFCheckpointRunner:
     def __init__(self, folder, task, engine: str = "auto"):
         self.folder, self.task = Path(folder), task
         self.config = json.loads((self.folder / "config.json").read_text(encoding="utf-8"))
-        self.token_level = TASKS[task.name][0]
+        self.head = hf_head_of(task)
+        self.token_level = self.head.token_level
         if engine == "auto":
             engine = "pytorch" if importlib.util.find_spec("torch") else "reference"
         self.kind = engine
@@ -242,10 +247,7 @@ class HFCheckpointRunner:
             if not self.token_level:
                 hidden = hidden[:, 0, :]
             logits = hf_heads.apply_head(self.layout, self.tensors, hidden, self.prefix)
-        if self.task.name == "regression":
-            state = self.task.state
-            logits = (logits - state["target_mean"]) / state["target_std"]
-        return logits.astype(np.float32)
+        return self.head.unfold_scaling(logits).astype(np.float32)
 
 
 def _version(package: str) -> str:

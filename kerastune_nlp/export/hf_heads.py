@@ -1,7 +1,8 @@
 """Our task heads written as the Hugging Face task heads of each family.
 
-Our heads are one Linear layer: on every token's last hidden state (NER) or
-on the first token's ([CLS] / <s>) for the sequence tasks. transformers'
+Our heads are one Linear layer: on every token's last hidden state (token-level
+tasks, `HFHead.token_level`) or on the first token's ([CLS] / <s>) for the
+sequence tasks. transformers'
 task classes put more in between, per family (v5, `modeling_<family>.py`):
 
     token classification      dropout -> classifier                  (all but ModernBERT)
@@ -31,8 +32,9 @@ to carry our L logits, not the H hidden values:
   sqrt(eps) (gamma 1, beta 0), which the output layer multiplies back. With
   e = 1e-5*sqrt(eps) the relative error is var/(2*eps) < 1e-9 * sum(z^2) / H.
 
-Regression: the task predicts standardised targets; the exported head folds
-the scaling in (`std*w`, `std*b + mean`), so the PyTorch model outputs values.
+Standardised targets (regression, `HFHead.target_scaling`): the exported head
+folds the scaling in (`std*w`, `std*b + mean`, `HFHead.fold_scaling`), so the
+PyTorch model outputs values.
 """
 
 from __future__ import annotations

@@ -19,8 +19,9 @@ import importlib
 
 from kerastune_nlp.errors import ConfigError
 from kerastune_nlp.tasks.base import DevScore, EncodedSplit, Task
+from kerastune_nlp.tasks.hf_head import HFHead
 
-__all__ = ["Task", "EncodedSplit", "DevScore", "register_task", "get_task", "task_names"]
+__all__ = ["Task", "EncodedSplit", "DevScore", "HFHead", "register_task", "get_task", "task_names"]
 
 # Built-in tasks are imported on first use, so listing names stays cheap.
 _BUILT_IN = {

@@ -20,6 +20,7 @@ import numpy as np
 
 from kerastune_nlp.config import DataConfig
 from kerastune_nlp.errors import ConfigError
+from kerastune_nlp.tasks.hf_head import HFHead
 
 
 @dataclasses.dataclass(frozen=True)
@@ -235,6 +236,15 @@ class Task:
         the export stage wraps it with its own input signatures.
         """
         return {"outputs": outputs}
+
+    def hf_head(self) -> HFHead | None:
+        """How this task's head looks as a transformers model, for the Hugging Face export; None: it has none.
+
+        The built-in tasks' heads are one Linear layer, which transformers'
+        token and sequence classification classes carry. A task with another
+        head returns None (this default), and the export refuses it.
+        """
+        return None
 
     def default_train_config(self):
         """`TrainConfig` with this task's recipe applied."""

@@ -116,6 +116,12 @@ class ClassificationTask(TextTask):
                                        self.state["labels"])
         return written + ["confusion_matrix.png"]
 
+    def hf_head(self):
+        from kerastune_nlp.tasks.hf_head import HFHead, sequence_usage
+
+        return HFHead(tuple(self.state["labels"]), sequence_usage("model.config.id2label[int(logits.argmax(-1)[0])]"),
+                      problem_type="single_label_classification", example_dataset="trec")
+
     def serving_outputs(self, outputs):
         from kerastune_nlp._tf import tf
 

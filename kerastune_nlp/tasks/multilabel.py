@@ -159,6 +159,16 @@ class MultiLabelTask(TextTask):
     def prediction_row(self, output):
         return {"predicted": [n for n, p in zip(self.state["labels"], output) if p >= self.threshold]}
 
+    def hf_head(self):
+        from kerastune_nlp.tasks.hf_head import HFHead, sequence_usage
+
+        read = (f"[model.config.id2label[i] for i, p in enumerate(torch.sigmoid(logits)[0]) "
+                f"if p >= {self.threshold}]")
+        note = (f"**Threshold.** A label is predicted when its sigmoid is >= {self.threshold} "
+                "(chosen on the dev split; also in config.json under `kerastune_nlp.threshold`), not 0.5.")
+        return HFHead(tuple(self.state["labels"]), sequence_usage(read), problem_type="multi_label_classification",
+                      notes=(note,), config_fields={"threshold": self.threshold})
+
     def serving_outputs(self, outputs):
         from kerastune_nlp._tf import tf
 

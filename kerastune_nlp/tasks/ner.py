@@ -408,6 +408,22 @@ class NERTask(Task):
         words = [w for w, _, _ in split_words(text)] if isinstance(text, str) else list(text)
         return " ".join(f"{w}/{t}" if t != "O" else w for w, t in zip(words, tags))
 
+    def hf_head(self):
+        from kerastune_nlp.tasks.hf_head import WORD_TAGGING_USAGE, HFHead
+
+        decoding = (
+            "**Decoding.** kerastune_nlp tags each word at its first sub-token with constrained Viterbi "
+            "decoding over the BIO tags (no `I-X` after `O` or after another type). transformers "
+            "(`pipeline(\"token-classification\")`, `argmax`) gives the per-token argmax instead, which can "
+            "produce invalid tag sequences and slightly different entities and scores: PyTorch users get argmax "
+            "unless they add the constrained decoding: "
+            "`kerastune_nlp.evaluation.iob_decoding.viterbi_decode(word_logits, labels)` over the logits of each "
+            "word's first sub-token (a `[words, labels]` array) reproduces ours.")
+        return HFHead(self.labels, WORD_TAGGING_USAGE, token_level=True, pipeline_tag="token-classification",
+                      notes=(decoding,), example_dataset="wnut17",
+                      config_fields={"decoding": "constrained Viterbi over each word's first sub-token",
+                                     "tag_scheme": self.config.tag_scheme})
+
     def serving_outputs(self, outputs):
         from kerastune_nlp._tf import tf
 

@@ -127,5 +127,18 @@ class RegressionTask(TextTask):
     def prediction_row(self, output):
         return {"predicted": float(output)}
 
+    def hf_head(self):
+        """A one-output head with the target scaling folded in: transformers outputs the values themselves."""
+        from kerastune_nlp.tasks.hf_head import HFHead, sequence_usage
+
+        mean, std = self.state["target_mean"], self.state["target_std"]
+        note = ("**Outputs.** `logits[:, 0]` is the predicted value: the training targets were standardised "
+                f"(mean {mean}, std {std}) and that scaling is folded into the head.")
+        return HFHead(("value",), sequence_usage("float(logits[0, 0])  # the value itself: the target scaling is "
+                                                 "folded into the head"),
+                      problem_type="regression", notes=(note,), target_scaling=(mean, std),
+                      config_fields={"target_mean": mean, "target_std": std,
+                                     "outputs": "values (the target scaling is folded into the head)"})
+
     def serving_outputs(self, outputs):
         return {"values": outputs[:, 0] * self.state["target_std"] + self.state["target_mean"]}

@@ -119,6 +119,46 @@ def test_a_custom_head_is_refused_with_the_reason():
         task_parts(predictor)
 
 
+def test_a_task_without_an_hf_head_is_refused_naming_what_it_needs():
+    from kerastune_nlp.export.hf_checkpoint import task_parts
+    from kerastune_nlp.tasks import Task
+
+    class Tagger(Task):
+        name = "my-tagger"
+
+    predictor, _ = _tiny_predictor("bert", "ner")
+    predictor.task = Tagger()
+    with pytest.raises(ConfigError, match=r"\(`Task.hf_head\(\)` returning an `HFHead`\), as \[.*'classification', "
+                                          r"'multilabel', 'ner', 'regression'.*\] do.*Received: task 'my-tagger'"):
+        task_parts(predictor)
+
+
+def test_the_export_writes_what_the_task_says_of_its_head():
+    # A task of one's own, exportable: its HFHead alone decides labels, problem type and the config block.
+    from kerastune_nlp.export.hf_checkpoint import hf_config, hf_tensors
+    from kerastune_nlp.tasks import HFHead
+    from kerastune_nlp.tasks.classification import ClassificationTask
+
+    class Stars(ClassificationTask):
+        name = "stars"
+
+        def hf_head(self):
+            return HFHead(("one", "two", "three", "four", "five"), "snippet", problem_type="single_label_classification",
+                          config_fields={"scale": "stars"}, target_scaling=(1.0, 2.0))
+
+    predictor, _ = _tiny_predictor("bert", "classification")
+    kernel, bias = (w.numpy() for w in predictor.model.get_layer("head").weights)
+    predictor.task = Stars(None, {"labels": [f"L{i}" for i in range(LABELS)]})
+    tensors, layout, config = hf_tensors(predictor)
+    np.testing.assert_array_equal(tensors["classifier.bias"], bias * 2.0 + 1.0)
+    manifest = types.SimpleNamespace(model=types.SimpleNamespace(dropout=None), package_version="0")
+    data = hf_config(predictor, manifest, layout, config)
+    assert data["id2label"] == {"0": "one", "1": "two", "2": "three", "3": "four", "4": "five"}
+    assert data["architectures"] == ["BertForSequenceClassification"]
+    assert data["problem_type"] == "single_label_classification"
+    assert data["kerastune_nlp"]["task"] == "stars" and data["kerastune_nlp"]["scale"] == "stars"
+
+
 # --- whole runs, through export_run -------------------------------------------------------------------------
 
 

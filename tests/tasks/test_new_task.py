@@ -146,3 +146,28 @@ def test_built_in_tasks_expose_a_serving_hook(name):
                           tf.float32)
     served = task.serving_outputs(outputs)
     assert served and all(isinstance(v, tf.Tensor) for v in served.values())
+
+
+@pytest.mark.parametrize("name", ["ner", "classification", "multilabel", "regression"])
+def test_built_in_tasks_describe_their_hugging_face_head(name):
+    from kerastune_nlp.tasks import HFHead
+
+    task = kt.get_task(name)()
+    task.state.update(labels=["B-x", "I-x", "O"] if name == "ner" else ["a", "b", "c"], target_mean=1.0,
+                      target_std=2.0, threshold=0.25)
+    head = task.hf_head()
+    assert isinstance(head, HFHead) and head.token_level == (name == "ner")
+    assert head.labels == (("value",) if name == "regression" else tuple(task.state["labels"]))
+    assert head.usage.startswith("```python") and '"PATH"' in head.usage
+    kernel, bias = np.ones((4, len(head.labels)), np.float32), np.zeros(len(head.labels), np.float32)
+    folded = head.fold_scaling(kernel, bias)
+    if name == "regression":  # values out of transformers: std * output + mean, and back
+        assert folded[0][0, 0] == 2.0 and folded[1][0] == 1.0 and head.unfold_scaling(np.float32(3.0)) == 1.0
+    else:
+        assert folded[0] is kernel and folded[1] is bias
+    if name == "multilabel":
+        assert head.config_fields == {"threshold": 0.25} and "p >= 0.25" in head.usage
+
+
+def test_a_task_of_its_own_has_no_hugging_face_head():
+    assert IsQuestionTask().hf_head() is None
