@@ -99,7 +99,7 @@ def _notes(head, manifest, config, metrics) -> list[str]:
 
 def model_card(task, manifest, run_dir: Path, config: dict, metrics: dict, verification: dict | None) -> str:
     """The README.md of the exported folder."""
-    from kerastune_nlp.export.hf_checkpoint import hf_head_of
+    from kerastune_nlp.export.hf_heads import hf_head_of
 
     head = hf_head_of(task)
     name, hub_id = base_model(manifest)

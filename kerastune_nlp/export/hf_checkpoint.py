@@ -33,7 +33,7 @@ import numpy as np
 from kerastune_nlp.errors import ConfigError, ExportError
 from kerastune_nlp.export import hf_heads
 from kerastune_nlp.export.hf_card import model_card
-from kerastune_nlp.tasks.hf_head import HFHead
+from kerastune_nlp.export.hf_heads import hf_head_of
 
 logger = logging.getLogger("kerastune_nlp.export")
 
@@ -42,20 +42,6 @@ MARKER_KEY = "kerastune_nlp"
 RUN_CONFIG = "kerastune_run_config.json"
 # Layers a task model may hold besides the encoder and the head (none of them has weights).
 _PASS_THROUGH = ("InputLayer", "Dropout", "Activation")
-
-
-def hf_head_of(task) -> HFHead:
-    """The task's `HFHead` (`task.hf_head()`), or a ConfigError naming the task and what the export needs."""
-    describe = getattr(task, "hf_head", None)
-    head = describe() if callable(describe) else None
-    if head is None:
-        from kerastune_nlp.tasks import Task, get_task, task_names
-
-        able = [name for name in task_names() if get_task(name).hf_head is not Task.hf_head]
-        raise ConfigError(f"The Hugging Face export writes tasks that describe their head as a transformers model "
-                          f"(`Task.hf_head()` returning an `HFHead`), as {able} do with their Linear heads. "
-                          f"Received: task {task.name!r}. Export savedmodel or onnx instead.")
-    return head
 
 
 def task_parts(predictor):

@@ -204,3 +204,17 @@ def apply_head(layout: HeadLayout, tensors: dict, hidden: np.ndarray, base_prefi
             if layout.norm_bias:
                 hidden = hidden + tensors[f"{layout.norm}.bias"]
     return (hidden @ tensors[f"{layout.output}.weight"].T + tensors[f"{layout.output}.bias"]).astype(np.float32)
+
+
+def hf_head_of(task):
+    """The task's `HFHead` (`task.hf_head()`), or a ConfigError naming the task and what the export needs."""
+    describe = getattr(task, "hf_head", None)
+    head = describe() if callable(describe) else None
+    if head is None:
+        from kerastune_nlp.tasks import Task, get_task, task_names
+
+        able = [name for name in task_names() if get_task(name).hf_head is not Task.hf_head]
+        raise ConfigError(f"The Hugging Face export writes tasks that describe their head as a transformers model "
+                          f"(`Task.hf_head()` returning an `HFHead`), as {able} do with their Linear heads. "
+                          f"Received: task {task.name!r}. Export savedmodel or onnx instead.")
+    return head
