@@ -72,9 +72,9 @@ def read_text_file(path, *, parse_label: LabelParser, text_column: str = "text",
     elif file_format in ("csv", "tsv"):
         rows = _delimited_rows(text, path, "\t" if file_format == "tsv" else ",")
     elif file_format == "json":
-        rows = _json_rows(text, path)
+        rows = json_rows(text, path)
     else:
-        rows = _jsonl_rows(text, path)
+        rows = jsonl_rows(text, path)
     return rows_to_examples(rows, str(path), "line", parse_label, text_column, text_pair_column, label_column,
                             empty)
 
@@ -174,7 +174,7 @@ def _delimited_rows(text: str, path: Path, delimiter: str):
         raise DataFormatError(f"{path} is empty: expected a header row with column names.")
 
 
-def _json_rows(text: str, path: Path):
+def json_rows(text: str, path: Path):
     """Objects of a top-level JSON list, each with the line where it starts."""
     decoder = json.JSONDecoder()
     position = _skip_space(text, 0)
@@ -228,7 +228,7 @@ def _line_of(text: str, position: int) -> int:
     return text.count("\n", 0, position) + 1
 
 
-def _jsonl_rows(text: str, path: Path):
+def jsonl_rows(text: str, path: Path):
     for number, line in _physical_lines(text):
         if not line.strip():
             continue

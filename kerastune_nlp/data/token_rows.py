@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from kerastune_nlp.data.conll import Sentence, decoded_lines, is_valid_tag, to_iob2
+from kerastune_nlp.data.text_files import json_rows, jsonl_rows
 from kerastune_nlp.errors import ConfigError, DataFormatError
 
 logger = logging.getLogger("kerastune_nlp.data")
@@ -44,43 +45,13 @@ def read_token_rows(path, *, encoding: str = "utf-8", tag_scheme: str = "auto",
             id. Defaults to None (no documents).
 
     Returns:
-        A list of `Sentence` (`line` is the row's 1-based line in a JSONL
-        file, its 1-based item number in a JSON list).
+        A list of `Sentence` (`line` is the 1-based line where the row starts).
     """
     path = Path(path)
     text = "\n".join(decoded_lines(path, encoding))  # names the line of a decoding error
-    if path.suffix.lower() == ".jsonl":
-        rows = list(_jsonl_rows(text, path))
-        unit = "line"
-    else:
-        rows = list(_json_rows(text, path))
-        unit = "item"
-    return sentences_from_rows(rows, str(path), unit=unit, tag_scheme=tag_scheme, document_column=document_column)
-
-
-def _jsonl_rows(text: str, path: Path):
-    for number, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise DataFormatError(f"{path}, line {number}, column {error.colno}: not valid JSON ({error.msg}). "
-                                  "Write one JSON object per line.") from None
-        yield number, row
-
-
-def _json_rows(text: str, path: Path):
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise DataFormatError(f"{path}, line {error.lineno}, column {error.colno}: not valid JSON ({error.msg}). "
-                              "Fix the JSON, or write one object per line in a .jsonl file.") from None
-    if not isinstance(data, list):
-        raise DataFormatError(f"{path}: expected a JSON list of row objects (or a .jsonl file). Received: a "
-                              f"{type(data).__name__} at the top level. Write `[{{\"tokens\": [...], "
-                              "\"ner_tags\": [...]}, ...]`.")
-    yield from enumerate(data, start=1)
+    parse = jsonl_rows if path.suffix.lower() == ".jsonl" else json_rows  # the text tasks' JSON readers
+    rows = [(line, row) for line, row, _ in parse(text, path)]
+    return sentences_from_rows(rows, str(path), unit="line", tag_scheme=tag_scheme, document_column=document_column)
 
 
 def sentences_from_rows(rows: Iterable[tuple[int, object]], source: str, *, unit: str = "row",

@@ -78,11 +78,11 @@ def test_a_document_column_no_row_has_lists_the_keys(tmp_path):
 
 def test_without_a_document_column_rows_have_no_documents_and_json_lists_read_too(tmp_path):
     path = tmp_path / "rows.json"
-    path.write_text(json.dumps([{"tokens": ["Jordan", "won"], "tags": ["I-PER", "O"]},
-                                {"tokens": ["in", "Amman"], "tags": ["O", "B-LOC"]}]), encoding="utf-8")
+    path.write_text("[\n" + json.dumps({"tokens": ["Jordan", "won"], "tags": ["I-PER", "O"]}) + ",\n"
+                    + json.dumps({"tokens": ["in", "Amman"], "tags": ["O", "B-LOC"]}) + "\n]\n", encoding="utf-8")
     sentences = read_token_rows(path)
-    assert [(s.tags, s.document, s.line) for s in sentences] == [(("B-PER", "O"), None, 1), (("O", "B-LOC"), None, 2)]
-    with pytest.raises(DataFormatError, match=r"rows.json, item 1: 'I-PER' \(word 1\) starts an entity, which IOB2"):
+    assert [(s.tags, s.document, s.line) for s in sentences] == [(("B-PER", "O"), None, 2), (("O", "B-LOC"), None, 3)]
+    with pytest.raises(DataFormatError, match=r"rows.json, line 2: 'I-PER' \(word 1\) starts an entity, which IOB2"):
         read_token_rows(path, tag_scheme="iob2")
 
 
@@ -93,7 +93,7 @@ def test_without_a_document_column_rows_have_no_documents_and_json_lists_read_to
                                                r"`I-<type>`\. Received: 'PER'"),
     ('{"words": ["a"], "ner_tags": ["O"]}', r"bad.jsonl, line 2: expected keys `tokens` and `ner_tags` \(or "
                                             r"`tags`\)\. Received: keys \['ner_tags', 'words'\]"),
-    ('{"tokens": ["a"], "ner_tags": ["O"]', r"bad.jsonl, line 2, column \d+: not valid JSON"),
+    ('{"tokens": ["a"], "ner_tags": ["O"]', r"bad.jsonl, line 2, column \d+: invalid JSON"),
 ])
 def test_a_bad_row_is_named_by_file_and_line(tmp_path, line, message):
     path = tmp_path / "bad.jsonl"
