@@ -1,4 +1,4 @@
-"""The package's import graph: no circle, and no import from a lower layer into a higher one.
+"""The package's import graph: no circle, and no import from a lower layer into a higher one (README: Package layout).
 
 The layers, low to high (a module may import its own package and anything
 below it). `kerastune_nlp/__init__.py` (the public API) and `cli/` sit on top.
