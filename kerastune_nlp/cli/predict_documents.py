@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 
-DOCSTART = "-DOCSTART-"
+from kerastune_nlp.data.conll import DOCSTART
 
 
 def group_documents(lines: list[str]) -> list[list[int]]:
